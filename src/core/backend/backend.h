@@ -1,0 +1,70 @@
+// Backend interfaces: how core talks to the code that runs a model.
+//
+//   Backend        one per framework ("onnxruntime", "identity", ...);
+//                  stateless apart from caches; registered at start-up.
+//   BackendModel   one loaded model version (weights, compiled plan).
+//   ModelInstance  one execution context; core runs each instance on its
+//                  own thread and never calls Execute concurrently on one
+//                  instance.
+//
+// Core never includes a backend's headers; backends include only these
+// interfaces and core/request.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "core/request/inference_request.h"
+
+namespace inference {
+class ModelConfig;
+}
+
+namespace nereid::core {
+
+// Where a model version's files are.
+struct ModelFiles {
+  std::string model_dir;     // <repo>/<model>
+  std::string version_dir;   // <repo>/<model>/<version>; empty when autocompleting
+  std::string model_path;    // <version_dir>/<default_model_filename>
+};
+
+struct InstanceOptions {
+  std::string name;          // "<model>_<group>_<index>"
+  int intra_op_threads = 1;  // CPU threads this instance may use
+};
+
+class ModelInstance {
+ public:
+  virtual ~ModelInstance() = default;
+  // Runs a batch of validated requests and completes every one of them
+  // (with outputs or an error). Called from the instance's own thread.
+  virtual void Execute(std::vector<std::unique_ptr<InferenceRequest>>& requests) = 0;
+};
+
+class BackendModel {
+ public:
+  virtual ~BackendModel() = default;
+  virtual StatusOr<std::unique_ptr<ModelInstance>> CreateInstance(
+      const InstanceOptions& options) = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // The name config.pbtxt's `backend` field uses.
+  virtual std::string name() const = 0;
+  // Used when the config has no default_model_filename ("model.onnx").
+  virtual std::string default_model_filename() const = 0;
+  // Fills inputs, outputs and max_batch_size the config leaves out, from the
+  // model file at `files.model_path` (Triton's auto-complete). The default
+  // does nothing.
+  virtual Status AutoCompleteConfig(const ModelFiles& files, inference::ModelConfig* config);
+  // Loads one version. `config` is complete and validated.
+  virtual StatusOr<std::unique_ptr<BackendModel>> Load(const inference::ModelConfig& config,
+                                                       const ModelFiles& files) = 0;
+};
+
+}  // namespace nereid::core

@@ -1,0 +1,161 @@
+#include "core/model.h"
+
+#include <set>
+
+#include "core/scheduler/default_scheduler.h"
+
+namespace nereid::core {
+namespace {
+
+DataType ToDataType(inference::DataType dt) { return static_cast<DataType>(dt); }
+
+bool DimsMatch(const google::protobuf::RepeatedField<int64_t>& expected, const Shape& got,
+               size_t offset) {
+  if (static_cast<size_t>(expected.size()) + offset != got.size()) return false;
+  for (int i = 0; i < expected.size(); ++i) {
+    if (expected[i] != -1 && expected[i] != got[i + offset]) return false;
+  }
+  return true;
+}
+
+std::string ExpectedShape(const google::protobuf::RepeatedField<int64_t>& dims, bool batched) {
+  Shape s;
+  if (batched) s.push_back(-1);
+  s.insert(s.end(), dims.begin(), dims.end());
+  return ShapeToString(s);
+}
+
+}  // namespace
+
+Model::Model(inference::ModelConfig config, int64_t version)
+    : config_(std::move(config)), version_(version) {}
+
+Model::~Model() { Stop(); }
+
+StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, int64_t version,
+                                               std::unique_ptr<BackendModel> backend_model,
+                                               const Options& options, Clock& clock) {
+  std::shared_ptr<Model> model(new Model(std::move(config), version));
+  std::vector<std::unique_ptr<ModelInstance>> instances;
+  for (const auto& group : model->config_.instance_group()) {
+    for (int i = 0; i < group.count(); ++i) {
+      InstanceOptions io;
+      io.name = group.name() + "_" + std::to_string(i);
+      io.intra_op_threads = options.intra_op_threads;
+      auto inst = backend_model->CreateInstance(io);
+      if (!inst.ok()) return inst.status().WithPrefix("creating instance " + io.name);
+      instances.push_back(std::move(inst).value());
+    }
+  }
+  model->backend_model_ = std::move(backend_model);
+  model->scheduler_ =
+      std::make_unique<DefaultScheduler>(model->name(), std::move(instances), clock);
+  return model;
+}
+
+void Model::Stop() {
+  if (scheduler_) scheduler_->Stop();
+}
+
+void Model::Enqueue(std::unique_ptr<InferenceRequest> request) const {
+  scheduler_->Enqueue(std::move(request));
+}
+
+Status Model::Validate(InferenceRequest* request) const {
+  const std::string& model = config_.name();
+  const bool batched = config_.max_batch_size() > 0;
+  std::set<std::string> seen;
+  int64_t batch = -1;
+  for (const auto& in : request->inputs) {
+    if (!seen.insert(in.name).second) {
+      return InvalidArgument("input '" + in.name + "' appears more than once in the request");
+    }
+    const inference::ModelInput* cfg = nullptr;
+    for (const auto& c : config_.input()) {
+      if (c.name() == in.name) cfg = &c;
+    }
+    if (!cfg) {
+      return InvalidArgument("unexpected inference input '" + in.name + "' for model '" + model +
+                             "'");
+    }
+    const TensorView& t = in.tensor;
+    if (t.dtype != ToDataType(cfg->data_type())) {
+      return InvalidArgument("inference input '" + in.name + "' data-type is '" +
+                             std::string(DataTypeName(t.dtype)) + "', but model '" + model +
+                             "' expects '" +
+                             std::string(DataTypeName(ToDataType(cfg->data_type()))) + "'");
+    }
+    if (batched) {
+      if (t.shape.empty()) {
+        return InvalidArgument("inference input '" + in.name +
+                               "' has no batch dimension; model '" + model + "' expects shape " +
+                               ExpectedShape(cfg->dims(), true));
+      }
+      if (batch == -1) batch = t.shape[0];
+      if (t.shape[0] != batch) {
+        return InvalidArgument("inference input '" + in.name + "' has batch size " +
+                               std::to_string(t.shape[0]) + " but other inputs have " +
+                               std::to_string(batch));
+      }
+    }
+    if (!DimsMatch(cfg->dims(), t.shape, batched ? 1 : 0)) {
+      return InvalidArgument("unexpected shape for input '" + in.name + "' for model '" + model +
+                             "'. Expected " + ExpectedShape(cfg->dims(), batched) + ", got " +
+                             ShapeToString(t.shape));
+    }
+    ASSIGN_OR_RETURN(int64_t elements, ElementCount(t.shape));
+    if (t.dtype == DataType::kBytes) {
+      auto count = CountSerializedBytesElements(t.data, t.byte_size);
+      if (!count.ok()) return count.status().WithPrefix("input '" + in.name + "'");
+      if (*count != elements) {
+        return InvalidArgument("input '" + in.name + "' has " + std::to_string(*count) +
+                               " BYTES elements but shape " + ShapeToString(t.shape) +
+                               " needs " + std::to_string(elements));
+      }
+    } else {
+      uint64_t expected = static_cast<uint64_t>(elements) * DataTypeByteSize(t.dtype);
+      if (expected != t.byte_size) {
+        return InvalidArgument("input '" + in.name + "' holds " + std::to_string(t.byte_size) +
+                               " bytes but shape " + ShapeToString(t.shape) + " of " +
+                               std::string(DataTypeName(t.dtype)) + " needs " +
+                               std::to_string(expected));
+      }
+    }
+  }
+  for (const auto& c : config_.input()) {
+    if (!c.optional() && !seen.count(c.name())) {
+      return InvalidArgument("expected " + std::to_string(config_.input_size()) +
+                             " inputs but got " + std::to_string(request->inputs.size()) +
+                             " inputs for model '" + model + "'; missing input '" + c.name() +
+                             "'");
+    }
+  }
+  if (batched) {
+    if (batch < 1) {
+      return InvalidArgument("batch size must be at least 1 for model '" + model + "', got " +
+                             std::to_string(batch));
+    }
+    if (batch > config_.max_batch_size()) {
+      return InvalidArgument("inference request batch-size must be <= " +
+                             std::to_string(config_.max_batch_size()) + " for '" + model +
+                             "', got " + std::to_string(batch));
+    }
+    request->batch_size = batch;
+  }
+  std::set<std::string> outputs_seen;
+  for (const auto& out : request->requested_outputs) {
+    bool found = false;
+    for (const auto& c : config_.output()) found |= c.name() == out.name;
+    if (!found) {
+      return InvalidArgument("unexpected inference output '" + out.name + "' for model '" +
+                             model + "'");
+    }
+    if (!outputs_seen.insert(out.name).second) {
+      return InvalidArgument("output '" + out.name + "' is requested more than once");
+    }
+  }
+  request->resolved_version = version_;
+  return Status::Ok();
+}
+
+}  // namespace nereid::core

@@ -1,0 +1,58 @@
+// Model: one loaded, servable version of a model: its complete config, the
+// backend's loaded state and the scheduler feeding its instances.
+//
+// Requests hold a shared_ptr<Model> while they run, so unloading a version
+// never frees state under an in-flight request.
+//
+// Thread safety: const methods and Enqueue are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "core/backend/backend.h"
+#include "core/scheduler/scheduler.h"
+#include "proto/model_config.pb.h"
+
+namespace nereid::core {
+
+class Model {
+ public:
+  struct Options {
+    int intra_op_threads = 1;  // per instance
+  };
+
+  // Creates every instance of every instance_group and starts the scheduler.
+  static StatusOr<std::shared_ptr<Model>> Create(inference::ModelConfig config, int64_t version,
+                                                 std::unique_ptr<BackendModel> backend_model,
+                                                 const Options& options, Clock& clock);
+  ~Model();
+
+  const std::string& name() const { return config_.name(); }
+  int64_t version() const { return version_; }
+  const inference::ModelConfig& config() const { return config_; }
+
+  // Checks a request against the config (input names, data types, shapes,
+  // byte sizes, batch size, requested outputs) and sets its batch size.
+  // Errors are InvalidArgument with a message that names the tensor.
+  Status Validate(InferenceRequest* request) const;
+
+  // Hands a validated request to the scheduler.
+  void Enqueue(std::unique_ptr<InferenceRequest> request) const;
+
+  // Stops the scheduler after queued requests finish.
+  void Stop();
+
+ private:
+  Model(inference::ModelConfig config, int64_t version);
+
+  inference::ModelConfig config_;
+  int64_t version_;
+  std::unique_ptr<BackendModel> backend_model_;
+  std::unique_ptr<Scheduler> scheduler_;
+};
+
+}  // namespace nereid::core

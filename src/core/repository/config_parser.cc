@@ -1,0 +1,197 @@
+#include "core/repository/config_parser.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include <set>
+
+#include "proto/model_config.pb.h"
+
+namespace nereid::core {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::TextFormat;
+
+class CollectErrors : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    if (first_.empty()) {
+      first_ = std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
+    }
+  }
+  void AddWarning(int, int, const std::string&) override {}
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string first_;
+};
+
+}  // namespace
+
+struct ConfigLocator::Tree {
+  TextFormat::ParseInfoTree info;
+};
+
+ConfigLocator::ConfigLocator() = default;
+ConfigLocator::~ConfigLocator() = default;
+ConfigLocator::ConfigLocator(ConfigLocator&&) noexcept = default;
+ConfigLocator& ConfigLocator::operator=(ConfigLocator&&) noexcept = default;
+
+int ConfigLocator::LineOf(std::string_view path) const {
+  if (!tree_) return 0;
+  const Descriptor* desc = inference::ModelConfig::descriptor();
+  const TextFormat::ParseInfoTree* tree = &tree_->info;
+  int line = 0;
+  while (!path.empty() && tree && desc) {
+    size_t dot = path.find('.');
+    std::string_view part = path.substr(0, dot);
+    path = dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
+    int index = -1;
+    size_t bracket = part.find('[');
+    if (bracket != std::string_view::npos) {
+      index = std::atoi(std::string(part.substr(bracket + 1)).c_str());
+      part = part.substr(0, bracket);
+    }
+    const FieldDescriptor* field = desc->FindFieldByName(std::string(part));
+    if (!field) break;
+    if (field->is_repeated() && index < 0) index = 0;
+    if (!field->is_repeated()) index = -1;
+    auto loc = tree->GetLocation(field, index);
+    // List syntax (`input [ {..}, {..} ]`) records one location for the list.
+    if (loc.line < 0 && index > 0) loc = tree->GetLocation(field, 0);
+    if (loc.line < 0) {
+      // The field is absent: point at the first field written in the
+      // enclosing message instead (better than the enclosing list's line).
+      if (tree != &tree_->info) {
+        int best = -1;
+        for (int i = 0; i < desc->field_count(); ++i) {
+          const FieldDescriptor* f = desc->field(i);
+          auto l = tree->GetLocation(f, f->is_repeated() ? 0 : -1);
+          if (l.line >= 0 && (best < 0 || l.line < best)) best = l.line;
+        }
+        if (best >= 0) line = best + 1;
+      }
+      break;
+    }
+    line = loc.line + 1;
+    if (field->type() != FieldDescriptor::TYPE_MESSAGE) break;
+    tree = tree->GetTreeForNested(field, index);
+    desc = field->message_type();
+  }
+  return line;
+}
+
+Status ConfigLocator::Error(std::string_view path, std::string_view message) const {
+  std::string where = file_.empty() ? "model configuration" : file_;
+  int line = LineOf(path);
+  if (line > 0) where += ":" + std::to_string(line);
+  return InvalidArgument(where + ": field '" + std::string(path) + "': " + std::string(message));
+}
+
+StatusOr<ConfigLocator> ParseModelConfig(std::string_view text, const std::string& file,
+                                         inference::ModelConfig* config) {
+  ConfigLocator locator;
+  locator.file_ = file;
+  locator.tree_ = std::make_unique<ConfigLocator::Tree>();
+  TextFormat::Parser parser;
+  CollectErrors errors;
+  parser.RecordErrorsTo(&errors);
+  parser.WriteLocationsTo(&locator.tree_->info);
+  if (!parser.ParseFromString(std::string(text), config)) {
+    return InvalidArgument(file + ":" +
+                           (errors.first().empty() ? std::string("invalid text format")
+                                                   : errors.first()));
+  }
+  return locator;
+}
+
+namespace {
+
+template <typename Tensor>
+Status CheckTensors(const ConfigLocator& where, const char* field,
+                    const google::protobuf::RepeatedPtrField<Tensor>& tensors) {
+  std::set<std::string> seen;
+  for (int i = 0; i < tensors.size(); ++i) {
+    const auto& t = tensors[i];
+    std::string path = std::string(field) + "[" + std::to_string(i) + "]";
+    if (t.name().empty()) return where.Error(path + ".name", "must not be empty");
+    if (!seen.insert(t.name()).second) {
+      return where.Error(path + ".name", "duplicate " + std::string(field) + " name '" +
+                                             t.name() + "'");
+    }
+    if (t.data_type() == inference::TYPE_INVALID) {
+      return where.Error(path + ".data_type", std::string(field) + " '" + t.name() +
+                                                  "' must set a data_type other than TYPE_INVALID");
+    }
+    for (int d = 0; d < t.dims_size(); ++d) {
+      if (t.dims(d) < -1) {
+        return where.Error(path + ".dims", std::string(field) + " '" + t.name() +
+                                               "' has dimension " + std::to_string(t.dims(d)) +
+                                               "; dimensions must be >= -1");
+      }
+    }
+    if (t.has_reshape()) {
+      return where.Error(path + ".reshape", "reshape is not supported yet");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateAndNormalize(const std::string& model_name, const ConfigLocator& where,
+                            inference::ModelConfig* config) {
+  if (config->name().empty()) config->set_name(model_name);
+  if (config->name() != model_name) {
+    return where.Error("name", "model name '" + config->name() +
+                                   "' does not match its directory name '" + model_name + "'");
+  }
+  if (config->max_batch_size() < 0) {
+    return where.Error("max_batch_size", "must be >= 0, got " +
+                                             std::to_string(config->max_batch_size()));
+  }
+  if (config->input_size() == 0) return where.Error("input", "the model declares no inputs");
+  if (config->output_size() == 0) return where.Error("output", "the model declares no outputs");
+  RETURN_IF_ERROR(CheckTensors(where, "input", config->input()));
+  RETURN_IF_ERROR(CheckTensors(where, "output", config->output()));
+
+  if (config->has_sequence_batching()) {
+    return where.Error("sequence_batching", "the sequence batcher is not supported yet");
+  }
+  if (config->has_ensemble_scheduling()) {
+    return where.Error("ensemble_scheduling", "ensembles are not supported yet");
+  }
+  if (config->model_transaction_policy().decoupled()) {
+    return where.Error("model_transaction_policy.decoupled",
+                       "decoupled models are not supported yet");
+  }
+
+  auto* policy = config->mutable_version_policy();
+  if (policy->policy_choice_case() == inference::ModelVersionPolicy::POLICY_CHOICE_NOT_SET) {
+    policy->mutable_latest()->set_num_versions(1);
+  } else if (policy->has_latest() && policy->latest().num_versions() == 0) {
+    return where.Error("version_policy.latest.num_versions", "must be at least 1");
+  }
+
+  if (config->instance_group_size() == 0) config->add_instance_group();
+  for (int i = 0; i < config->instance_group_size(); ++i) {
+    auto* g = config->mutable_instance_group(i);
+    std::string path = "instance_group[" + std::to_string(i) + "]";
+    if (g->count() < 0) return where.Error(path + ".count", "must be >= 0");
+    if (g->count() == 0) g->set_count(1);
+    if (g->kind() == inference::ModelInstanceGroup::KIND_GPU || g->gpus_size() > 0) {
+      return where.Error(path + ".kind",
+                         "KIND_GPU instances were requested but this server has no GPU support "
+                         "in use; use KIND_CPU");
+    }
+    if (g->kind() == inference::ModelInstanceGroup::KIND_AUTO) {
+      g->set_kind(inference::ModelInstanceGroup::KIND_CPU);
+    }
+    if (g->name().empty()) g->set_name(config->name() + "_" + std::to_string(i));
+  }
+  return Status::Ok();
+}
+
+}  // namespace nereid::core

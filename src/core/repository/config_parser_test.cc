@@ -1,0 +1,114 @@
+#include "core/repository/config_parser.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "proto/model_config.pb.h"
+
+namespace nereid::core {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kSimple[] = R"(
+name: "simple"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+input [
+  { name: "INPUT0" data_type: TYPE_INT32 dims: [ 16 ] },
+  { name: "INPUT1" data_type: TYPE_INT32 dims: [ 16 ] }
+]
+output [ { name: "OUTPUT0" data_type: TYPE_INT32 dims: [ 16 ] } ]
+dynamic_batching { preferred_batch_size: [ 4, 8 ] max_queue_delay_microseconds: 100 }
+version_policy: { specific { versions: [1, 3] } }
+parameters { key: "k" value: { string_value: "v" } }
+instance_group [ { count: 2 kind: KIND_CPU } ]
+)";
+
+TEST(ConfigParserTest, ParsesTritonConfig) {
+  inference::ModelConfig config;
+  auto where = ParseModelConfig(kSimple, "simple/config.pbtxt", &config);
+  ASSERT_TRUE(where.ok()) << where.status().ToString();
+  EXPECT_EQ(config.max_batch_size(), 8);
+  EXPECT_EQ(config.input(1).dims(0), 16);
+  EXPECT_EQ(config.dynamic_batching().preferred_batch_size_size(), 2);
+  EXPECT_EQ(config.version_policy().specific().versions(1), 3);
+  EXPECT_EQ(config.parameters().at("k").string_value(), "v");
+  EXPECT_EQ(where->LineOf("input[1].data_type"), 7);
+  EXPECT_EQ(where->LineOf("max_batch_size"), 4);
+  EXPECT_TRUE(ValidateAndNormalize("simple", *where, &config).ok());
+  EXPECT_EQ(config.instance_group(0).name(), "simple_0");
+}
+
+TEST(ConfigParserTest, SyntaxErrorNamesFileLineAndColumn) {
+  inference::ModelConfig config;
+  auto r = ParseModelConfig("name: \"x\"\nmax_batch_size: \"eight\"\n", "/r/x/config.pbtxt", &config);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("/r/x/config.pbtxt:2:"));
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ConfigParserTest, UnknownFieldIsAnError) {
+  inference::ModelConfig config;
+  auto r = ParseModelConfig("name: \"x\"\nmax_batch_sizes: 3\n", "c.pbtxt", &config);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("max_batch_sizes"));
+}
+
+TEST(ConfigParserTest, ValidationNamesLineAndField) {
+  constexpr char kBad[] = R"(name: "m"
+backend: "identity"
+input [
+  { name: "A" data_type: TYPE_FP32 dims: [ 2 ] },
+  { name: "B" dims: [ 2 ] }
+]
+output [ { name: "C" data_type: TYPE_FP32 dims: [ 2 ] } ]
+)";
+  inference::ModelConfig config;
+  auto where = ParseModelConfig(kBad, "m/config.pbtxt", &config);
+  ASSERT_TRUE(where.ok());
+  Status s = ValidateAndNormalize("m", *where, &config);
+  EXPECT_THAT(s.message(), HasSubstr("m/config.pbtxt:5: field 'input[1].data_type'"));
+}
+
+TEST(ConfigParserTest, RejectsMismatchedNameNegativeDimsAndGpu) {
+  auto check = [](const std::string& text, const std::string& needle) {
+    inference::ModelConfig config;
+    auto where = ParseModelConfig(text, "c.pbtxt", &config);
+    ASSERT_TRUE(where.ok()) << where.status().ToString();
+    Status s = ValidateAndNormalize("m", *where, &config);
+    EXPECT_THAT(s.message(), HasSubstr(needle)) << text;
+  };
+  const std::string io =
+      "input [{name: \"a\" data_type: TYPE_FP32 dims: [1]}] "
+      "output [{name: \"b\" data_type: TYPE_FP32 dims: [1]}] ";
+  check("name: \"other\" " + io, "does not match its directory name");
+  check("max_batch_size: -1 " + io, "field 'max_batch_size'");
+  check("input [{name: \"a\" data_type: TYPE_FP32 dims: [-2]}] "
+        "output [{name: \"b\" data_type: TYPE_FP32 dims: [1]}]",
+        "dimensions must be >= -1");
+  check(io + "instance_group [{kind: KIND_GPU}]", "KIND_GPU");
+  check(io + "sequence_batching {}", "not supported yet");
+  check("input [{name: \"a\" data_type: TYPE_FP32 dims: [1]}, {name: \"a\" data_type: TYPE_FP32 "
+        "dims: [1]}] output [{name: \"b\" data_type: TYPE_FP32 dims: [1]}]",
+        "duplicate input name 'a'");
+  check("output [{name: \"b\" data_type: TYPE_FP32 dims: [1]}]", "no inputs");
+}
+
+TEST(ConfigParserTest, DefaultsFilled) {
+  inference::ModelConfig config;
+  auto where = ParseModelConfig(
+      "input [{name: \"a\" data_type: TYPE_FP32 dims: [1]}] "
+      "output [{name: \"b\" data_type: TYPE_FP32 dims: [1]}]",
+      "", &config);
+  ASSERT_TRUE(where.ok());
+  ASSERT_TRUE(ValidateAndNormalize("m", *where, &config).ok());
+  EXPECT_EQ(config.name(), "m");
+  EXPECT_EQ(config.version_policy().latest().num_versions(), 1u);
+  ASSERT_EQ(config.instance_group_size(), 1);
+  EXPECT_EQ(config.instance_group(0).count(), 1);
+  EXPECT_EQ(config.instance_group(0).kind(), inference::ModelInstanceGroup::KIND_CPU);
+}
+
+}  // namespace
+}  // namespace nereid::core

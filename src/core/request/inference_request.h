@@ -1,0 +1,99 @@
+// InferenceRequest / InferenceResponse: what flows from a front end through
+// the scheduler to a backend instance and back.
+//
+// Ownership: a request travels as unique_ptr. Whoever holds it last must
+// complete it exactly once, also on failure, by calling Complete() with a
+// response. Input tensors are views; `buffer_owner` keeps the bytes they point
+// into (typically the received HTTP body) alive for the request's life.
+//
+// Thread safety: a request is used by one thread at a time (handed over,
+// never shared).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "common/status.h"
+#include "common/tensor.h"
+
+namespace nereid::core {
+
+// A request/tensor parameter (KServe InferParameter plus Triton's double and
+// uint64 forms).
+using Parameter = std::variant<bool, int64_t, std::string, double, uint64_t>;
+using ParameterMap = std::map<std::string, Parameter>;
+
+struct RequestInput {
+  std::string name;
+  TensorView tensor;
+  ParameterMap parameters;
+};
+
+struct RequestedOutput {
+  std::string name;
+  ParameterMap parameters;  // e.g. binary_data; interpreted by the front end
+};
+
+struct ResponseOutput {
+  std::string name;
+  Tensor tensor;
+};
+
+struct InferenceResponse {
+  std::string model_name;
+  int64_t model_version = 0;
+  std::string id;
+  Status status;
+  ParameterMap parameters;
+  std::vector<ResponseOutput> outputs;
+};
+
+class InferenceRequest;
+using ResponseCallback = std::function<void(std::unique_ptr<InferenceResponse>)>;
+
+class InferenceRequest {
+ public:
+  InferenceRequest() = default;
+  InferenceRequest(const InferenceRequest&) = delete;
+  InferenceRequest& operator=(const InferenceRequest&) = delete;
+  // A request destroyed without Complete() answers with an Internal error so
+  // that no client ever waits forever.
+  ~InferenceRequest();
+
+  std::string model_name;
+  int64_t model_version = -1;  // -1: the latest ready version
+  std::string id;
+  ParameterMap parameters;
+  std::vector<RequestInput> inputs;
+  // Empty: every output of the model.
+  std::vector<RequestedOutput> requested_outputs;
+  std::shared_ptr<const void> buffer_owner;
+
+  // Filled by core when the request is accepted.
+  int64_t batch_size = 0;  // 0 when the model does not batch
+  int64_t resolved_version = 0;
+  uint64_t enqueue_ns = 0;
+
+  void set_callback(ResponseCallback cb) { callback_ = std::move(cb); }
+  ResponseCallback TakeCallback() { return std::exchange(callback_, nullptr); }
+  bool completed() const { return !callback_; }
+
+  // Delivers `response` (filling model name, version and id) to the
+  // callback. Later calls are ignored.
+  void Complete(std::unique_ptr<InferenceResponse> response);
+  // Convenience: completes with an error.
+  void CompleteWithError(Status status);
+
+  const RequestInput* FindInput(const std::string& name) const;
+
+ private:
+  ResponseCallback callback_;
+};
+
+}  // namespace nereid::core

@@ -1,0 +1,90 @@
+#include "core/server.h"
+
+#include "common/logging.h"
+
+namespace nereid::core {
+
+InferenceServer::InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager)
+    : options_(std::move(options)), manager_(std::move(manager)) {}
+
+InferenceServer::~InferenceServer() { Shutdown(std::chrono::milliseconds(0)); }
+
+StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
+    ServerOptions options, std::shared_ptr<const BackendRegistry> backends, Clock& clock) {
+  if (options.repositories.empty()) {
+    return InvalidArgument("at least one --model-repository is required");
+  }
+  ModelManager::Options mo;
+  mo.repositories = options.repositories;
+  mo.auto_complete = options.auto_complete;
+  mo.intra_op_threads = options.intra_op_threads;
+  auto manager = std::make_unique<ModelManager>(mo, std::move(backends), clock);
+  RETURN_IF_ERROR(manager->LoadAll());
+  return std::unique_ptr<InferenceServer>(
+      new InferenceServer(std::move(options), std::move(manager)));
+}
+
+std::string InferenceServer::Version() { return "0.1.0"; }
+
+std::vector<std::string> InferenceServer::Extensions() {
+  return {"binary_tensor_data", "model_configuration", "parameters"};
+}
+
+bool InferenceServer::IsReady() const {
+  if (shutting_down_.load()) return false;
+  return !options_.strict_readiness || manager_->AllReady();
+}
+
+StatusOr<std::shared_ptr<Model>> InferenceServer::GetModel(const std::string& name,
+                                                           int64_t version) const {
+  return manager_->Get(name, version);
+}
+
+void InferenceServer::FinishOne() {
+  if (in_flight_.fetch_sub(1) == 1) {
+    std::lock_guard<std::mutex> lock(drain_mu_);
+    drained_.notify_all();
+  }
+}
+
+void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
+  if (shutting_down_.load()) {
+    request->CompleteWithError(Unavailable("the server is shutting down"));
+    return;
+  }
+  auto model = manager_->Get(request->model_name, request->model_version);
+  if (!model.ok()) {
+    request->CompleteWithError(model.status());
+    return;
+  }
+  Status valid = (*model)->Validate(request.get());
+  if (!valid.ok()) {
+    request->CompleteWithError(valid);
+    return;
+  }
+  in_flight_.fetch_add(1);
+  // Wrap the callback so the drain counter falls however the request ends.
+  // The callback deliberately holds no reference to the Model: it runs on the
+  // model's own instance thread, which must never be the one to destroy it.
+  ResponseCallback inner = request->TakeCallback();
+  request->set_callback([this, inner = std::move(inner)](
+                            std::unique_ptr<InferenceResponse> response) {
+    if (inner) inner(std::move(response));
+    FinishOne();
+  });
+  (*model)->Enqueue(std::move(request));
+}
+
+size_t InferenceServer::Shutdown(std::chrono::milliseconds timeout) {
+  if (shutting_down_.exchange(true)) return in_flight_.load();
+  {
+    std::unique_lock<std::mutex> lock(drain_mu_);
+    drained_.wait_for(lock, timeout, [this] { return in_flight_.load() == 0; });
+  }
+  size_t left = in_flight_.load();
+  if (left) NLOG(WARNING) << left << " requests still in flight at shutdown";
+  manager_->StopAll();
+  return left;
+}
+
+}  // namespace nereid::core

@@ -1,0 +1,76 @@
+// InferenceServer: the one API the front ends (HTTP, later gRPC) use.
+//
+// It owns the model manager, routes requests to ready model versions after
+// validating them, and tracks in-flight requests so that Shutdown() can
+// drain them.
+//
+// Thread safety: every method is thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "core/backend/backend_registry.h"
+#include "core/model.h"
+#include "core/repository/model_manager.h"
+
+namespace nereid::core {
+
+struct ServerOptions {
+  std::string id = "nereid";
+  std::vector<std::string> repositories;
+  bool auto_complete = true;
+  bool strict_readiness = true;
+  int intra_op_threads = 1;
+};
+
+class InferenceServer {
+ public:
+  // Loads every model. Fails only on unusable options or unreadable
+  // repositories; models that fail to load are reported by the index.
+  static StatusOr<std::unique_ptr<InferenceServer>> Create(
+      ServerOptions options, std::shared_ptr<const BackendRegistry> backends,
+      Clock& clock = SystemClock::Get());
+  ~InferenceServer();
+
+  const std::string& id() const { return options_.id; }
+  static std::string Version();
+  // Triton protocol extensions this server implements.
+  static std::vector<std::string> Extensions();
+
+  bool IsLive() const { return !shutting_down_.load(); }
+  bool IsReady() const;
+
+  // NotFound / Unavailable as ModelManager::Get.
+  StatusOr<std::shared_ptr<Model>> GetModel(const std::string& name, int64_t version) const;
+  std::vector<ModelIndexEntry> ModelIndex() const { return manager_->Index(); }
+
+  // Runs a request. The request's callback is always called exactly once,
+  // possibly before Infer returns (validation errors, unknown model).
+  void Infer(std::unique_ptr<InferenceRequest> request);
+
+  // Refuses new requests, waits up to `timeout` for in-flight ones, then
+  // stops every model. Returns the number of requests still in flight.
+  size_t Shutdown(std::chrono::milliseconds timeout);
+
+  size_t InFlight() const { return in_flight_.load(); }
+
+ private:
+  InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager);
+  void FinishOne();
+
+  ServerOptions options_;
+  std::unique_ptr<ModelManager> manager_;
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<size_t> in_flight_{0};
+  std::mutex drain_mu_;
+  std::condition_variable drained_;
+};
+
+}  // namespace nereid::core

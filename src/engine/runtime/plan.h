@@ -1,0 +1,58 @@
+// Plan: a compiled, runnable ONNX graph.
+//
+// Build one with Plan::FromOnnxFile / FromOnnxBytes (import -> shape
+// inference -> passes -> kernel selection). Run() executes it on concrete
+// inputs; dimensions that were symbolic in the model (e.g. the batch
+// dimension) take their values from the inputs at run time.
+//
+// Thread safety: a Plan is immutable after construction; Run() may be called
+// from several threads at once (each call uses its own scratch memory).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/data_type.h"
+#include "common/status.h"
+#include "common/tensor.h"
+
+namespace nereid::engine {
+
+// A graph input or output as the model declares it. Symbolic or unknown
+// dimensions are -1.
+struct ValueInfo {
+  std::string name;
+  DataType dtype = DataType::kInvalid;
+  Shape shape;
+};
+
+struct CompileOptions {
+  // Threads one Run() may use. The server never gives instances more than
+  // the cores in total.
+  int intra_op_threads = 1;
+};
+
+class Plan {
+ public:
+  virtual ~Plan() = default;
+
+  // Errors: unreadable or malformed model -> InvalidArgument; an operator we
+  // cannot run -> Unimplemented, naming the node and its op type.
+  static StatusOr<std::unique_ptr<Plan>> FromOnnxFile(const std::string& path,
+                                                      const CompileOptions& options);
+  static StatusOr<std::unique_ptr<Plan>> FromOnnxBytes(std::string_view bytes,
+                                                       const CompileOptions& options);
+
+  // Graph inputs (initializers excluded) and outputs, in model order.
+  virtual const std::vector<ValueInfo>& inputs() const = 0;
+  virtual const std::vector<ValueInfo>& outputs() const = 0;
+
+  // Runs the graph. `inputs[i]` feeds inputs()[i]; on success `outputs`
+  // holds one tensor per outputs()[i], in order. Shape or dtype mismatches
+  // with the model -> InvalidArgument.
+  virtual Status Run(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs) const = 0;
+};
+
+}  // namespace nereid::engine

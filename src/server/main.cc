@@ -1,0 +1,201 @@
+// nereid: command-line entry point.
+//
+//   nereid serve --model-repository DIR [flags]   (also: nereid --model-repository DIR)
+//
+// Flags keep tritonserver's names and meanings. Start-up: parse flags ->
+// load models -> listen. SIGINT/SIGTERM: stop accepting, drain in-flight
+// requests for up to --exit-timeout-secs, exit 0.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "backends/builtin_backends.h"
+#include "common/logging.h"
+#include "core/server.h"
+#include "server/http/http_server.h"
+
+namespace nereid {
+namespace {
+
+struct ServeFlags {
+  std::vector<std::string> repositories;
+  std::string http_address = "0.0.0.0";
+  int http_port = 8000;
+  int http_threads = 0;
+  int64_t http_max_input_size = 64 * 1024 * 1024;
+  bool allow_http = true;
+  int metrics_port = 8002;
+  bool allow_metrics = true;
+  std::string control_mode = "none";
+  bool disable_auto_complete = false;
+  bool strict_model_config = false;
+  bool strict_readiness = true;
+  bool exit_on_error = true;
+  int exit_timeout_secs = 30;
+  int log_verbose = 0;
+  bool log_info = true, log_warning = true, log_error = true;
+  std::string id = "nereid";
+  bool allow_client_shm = false;
+};
+
+void AddServeFlags(CLI::App* app, ServeFlags* f) {
+  app->add_option("--model-repository,--model-store", f->repositories,
+                  "Model repository root; repeat for several")
+      ->required()
+      ->type_name("DIR");
+  app->add_option("--http-address", f->http_address, "Address the HTTP server binds")
+      ->capture_default_str();
+  app->add_option("--http-port", f->http_port, "HTTP port (0 picks a free one)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  app->add_option("--http-thread-count", f->http_threads,
+                  "HTTP I/O threads (default: number of cores)")
+      ->check(CLI::Range(1, 256));
+  app->add_option("--http-max-input-size", f->http_max_input_size,
+                  "Largest request body in bytes, also after decompression")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  app->add_flag("--allow-http", f->allow_http, "Serve HTTP/REST (default true)");
+  app->add_option("--metrics-port", f->metrics_port,
+                  "Port reserved for Prometheus metrics (metrics are not served yet)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  app->add_flag("--allow-metrics", f->allow_metrics, "Accepted; metrics are not served yet");
+  app->add_option("--model-control-mode", f->control_mode,
+                  "Model control mode; only 'none' is supported so far")
+      ->capture_default_str();
+  app->add_flag("--disable-auto-complete-config", f->disable_auto_complete,
+                "Do not fill model configs from the model files");
+  app->add_flag("--strict-model-config", f->strict_model_config,
+                "Deprecated Triton flag: true means --disable-auto-complete-config");
+  app->add_flag("--strict-readiness", f->strict_readiness,
+                "Ready only when every model is ready (default true)");
+  app->add_flag("--exit-on-error", f->exit_on_error,
+                "Exit when a model fails to load at start-up (default true)");
+  app->add_option("--exit-timeout-secs", f->exit_timeout_secs,
+                  "On SIGINT/SIGTERM, wait this long for in-flight requests")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 86400));
+  app->add_option("--log-verbose", f->log_verbose, "Verbose logging level (0 = off)")
+      ->capture_default_str();
+  app->add_flag("--log-info", f->log_info, "Log info messages (default true)");
+  app->add_flag("--log-warning", f->log_warning, "Log warnings (default true)");
+  app->add_flag("--log-error", f->log_error, "Log errors (default true)");
+  app->add_option("--id", f->id, "Server name reported by GET /v2")->capture_default_str();
+  app->add_flag("--allow-client-shm", f->allow_client_shm,
+                "Accepted for Triton compatibility; shared memory is not supported yet");
+}
+
+int Serve(const ServeFlags& f) {
+  logging::SetEnabled(logging::Level::kInfo, f.log_info);
+  logging::SetEnabled(logging::Level::kWarning, f.log_warning);
+  logging::SetEnabled(logging::Level::kError, f.log_error);
+  logging::SetVerboseLevel(f.log_verbose);
+  if (f.control_mode != "none") {
+    std::cerr << "error: --model-control-mode=" << f.control_mode
+              << " is not supported yet (only 'none')\n";
+    return 2;
+  }
+  if (!f.allow_http) {
+    std::cerr << "error: --allow-http=false leaves no front end to serve (gRPC is not "
+                 "available yet)\n";
+    return 2;
+  }
+
+  // Signals are handled by sigwait below; block them before any thread starts
+  // so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto registry = std::make_shared<core::BackendRegistry>();
+  backends::RegisterBuiltinBackends(registry.get());
+  core::ServerOptions so;
+  so.id = f.id;
+  so.repositories = f.repositories;
+  so.auto_complete = !(f.disable_auto_complete || f.strict_model_config);
+  so.strict_readiness = f.strict_readiness;
+  auto server = core::InferenceServer::Create(so, registry);
+  if (!server.ok()) {
+    NLOG(ERROR) << server.status().message();
+    return 1;
+  }
+  bool all_loaded = true;
+  for (const auto& e : (*server)->ModelIndex()) {
+    all_loaded &= e.state == core::ModelState::kReady;
+  }
+  if (!all_loaded && f.exit_on_error) {
+    NLOG(ERROR) << "exiting: failed to load all models (use --exit-on-error=false to serve the "
+                   "models that did load)";
+    (*server)->Shutdown(std::chrono::milliseconds(0));
+    return 1;
+  }
+
+  server::http::HttpServerOptions ho;
+  ho.address = f.http_address;
+  ho.port = f.http_port;
+  ho.threads = f.http_threads > 0 ? f.http_threads
+                                  : std::max(1u, std::thread::hardware_concurrency());
+  ho.max_input_size = static_cast<size_t>(f.http_max_input_size);
+  auto router = std::make_shared<server::http::Router>(server->get(), ho.max_input_size);
+  auto http = server::http::HttpServer::Start(ho, router);
+  if (!http.ok()) {
+    NLOG(ERROR) << http.status().message();
+    return 1;
+  }
+  NLOG(INFO) << "started HTTP service at " << f.http_address << ":" << (*http)->port();
+  // A line scripts can wait for; flushed at once.
+  std::printf("nereid: serving HTTP on %s:%d\n", f.http_address.c_str(), (*http)->port());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  NLOG(INFO) << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+             << ", draining in-flight requests (up to " << f.exit_timeout_secs << " s)";
+  (*http)->StopAccepting();
+  size_t left = (*server)->Shutdown(std::chrono::seconds(f.exit_timeout_secs));
+  (*http)->Stop();
+  NLOG(INFO) << "stopped" << (left ? " with requests still in flight" : "");
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"nereid: a Triton-compatible inference server with its own ONNX engine"};
+  app.set_version_flag("--version", core::InferenceServer::Version());
+  app.require_subcommand(0, 1);
+  ServeFlags flags;
+  CLI::App* serve = app.add_subcommand("serve", "Serve a model repository over KServe v2 HTTP");
+  AddServeFlags(serve, &flags);
+
+  // `nereid --model-repository DIR ...` behaves like tritonserver: serve.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  bool want_help = args.empty();
+  for (const auto& a : args) want_help |= (a == "--help" || a == "-h");
+  if (!args.empty() && args[0] != "serve" && args[0].rfind("--model-", 0) == 0) {
+    args.insert(args.begin(), "serve");
+  }
+  if (want_help && (args.empty() || args[0] != "serve")) {
+    std::cout << app.help() << "\n" << serve->help();
+    return args.empty() ? 1 : 0;
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (serve->parsed()) return Serve(flags);
+  std::cout << app.help();
+  return 1;
+}
+
+}  // namespace
+}  // namespace nereid
+
+int main(int argc, char** argv) { return nereid::Main(argc, argv); }
