@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
@@ -142,6 +143,7 @@ class BeastServer final : public HttpServer {
   BeastServer(std::shared_ptr<Shared> shared)
       : shared_(std::move(shared)),
         ioc_(shared_->options.threads),
+        work_(net::make_work_guard(ioc_)),
         acceptor_(net::make_strand(ioc_)) {}
 
   ~BeastServer() override { Stop(); }
@@ -187,6 +189,7 @@ class BeastServer final : public HttpServer {
     for (int i = 0; i < 200 && shared_->busy.load() > 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    work_.reset();
     ioc_.stop();
     for (auto& t : threads_) t.join();
     threads_.clear();
@@ -209,6 +212,9 @@ class BeastServer final : public HttpServer {
 
   std::shared_ptr<Shared> shared_;
   net::io_context ioc_;
+  // Keeps the I/O threads running while no socket operation is pending (for
+  // example while every connection waits for an inference result).
+  net::executor_work_guard<net::io_context::executor_type> work_;
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
   int port_ = 0;

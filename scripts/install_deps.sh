@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs Nereid's build, test and benchmark dependencies from Debian 12 (apt).
+# Skips apt entirely when everything is already installed.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache
+  libprotobuf-dev protobuf-compiler
+  libboost-dev rapidjson-dev libcli11-dev zlib1g-dev
+  libonnx-dev libonnx-testdata
+  libgtest-dev libgmock-dev
+  python3-numpy python3-requests python3-onnx python3-sklearn
+  curl wrk nginx-light
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+echo "install_deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${missing[@]}"

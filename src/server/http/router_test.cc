@@ -1,0 +1,118 @@
+#include "server/http/router.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+
+#include "backends/builtin_backends.h"
+
+namespace nereid::server::http {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class RouterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new fs::path(fs::temp_directory_path() / ("nereid_router_" + std::to_string(getpid())));
+    fs::create_directories(*root_ / "echo/1");
+    std::ofstream(*root_ / "echo/config.pbtxt") << R"(
+      backend: "identity" max_batch_size: 4
+      input [ { name: "IN" data_type: TYPE_INT32 dims: [ -1 ] } ]
+      output [ { name: "OUT" data_type: TYPE_INT32 dims: [ -1 ] } ])";
+    fs::create_directories(*root_ / "broken/1");
+    std::ofstream(*root_ / "broken/config.pbtxt") << "backend: \"identity\" max_batch_size: oops";
+    auto registry = std::make_shared<core::BackendRegistry>();
+    backends::RegisterBuiltinBackends(registry.get());
+    core::ServerOptions options;
+    options.repositories = {root_->string()};
+    auto server = core::InferenceServer::Create(options, registry);
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = server->release();
+    router_ = new Router(server_, 1 << 20);
+  }
+  static void TearDownTestSuite() {
+    delete router_;
+    delete server_;
+    fs::remove_all(*root_);
+    delete root_;
+  }
+
+  HttpResponse Call(const std::string& method, const std::string& target,
+                    const std::string& body = "") {
+    HttpRequest req;
+    req.method = method;
+    req.target = target;
+    *req.body = body;
+    std::promise<HttpResponse> p;
+    router_->Handle(std::move(req), [&](HttpResponse r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  }
+
+  static fs::path* root_;
+  static core::InferenceServer* server_;
+  static Router* router_;
+};
+
+fs::path* RouterTest::root_ = nullptr;
+core::InferenceServer* RouterTest::server_ = nullptr;
+Router* RouterTest::router_ = nullptr;
+
+TEST_F(RouterTest, HealthAndMetadata) {
+  EXPECT_EQ(Call("GET", "/v2/health/live").status, 200);
+  // strict readiness: the broken model keeps the server from being ready
+  EXPECT_EQ(Call("GET", "/v2/health/ready").status, 400);
+  EXPECT_THAT(Call("GET", "/v2").body, HasSubstr("\"extensions\""));
+  auto md = Call("GET", "/v2/models/echo");
+  EXPECT_EQ(md.status, 200);
+  EXPECT_EQ(md.body,
+            R"({"name":"echo","versions":["1"],"platform":"identity","inputs":[{"name":"IN",)"
+            R"("datatype":"INT32","shape":[-1,-1]}],"outputs":[{"name":"OUT","datatype":"INT32",)"
+            R"("shape":[-1,-1]}]})");
+  EXPECT_EQ(Call("GET", "/v2/models/echo/versions/1/ready").status, 200);
+  EXPECT_EQ(Call("GET", "/v2/models/echo/versions/2/ready").status, 400);
+  EXPECT_EQ(Call("GET", "/v2/models/echo/versions/2").status, 404);
+  EXPECT_EQ(Call("GET", "/v2/models/echo/versions/x").status, 400);
+  EXPECT_EQ(Call("GET", "/v2/models/nope").status, 404);
+  auto broken = Call("GET", "/v2/models/broken");
+  EXPECT_EQ(broken.status, 503);
+  EXPECT_THAT(broken.body, HasSubstr("config.pbtxt:1:"));
+}
+
+TEST_F(RouterTest, ConfigJsonUsesTritonConventions) {
+  auto r = Call("GET", "/v2/models/echo/config");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr(R"("max_batch_size":4)"));
+  EXPECT_THAT(r.body, HasSubstr(R"("dims":[-1])"));  // int64 as numbers
+  EXPECT_THAT(r.body, HasSubstr(R"("data_type":"TYPE_INT32")"));
+  EXPECT_THAT(r.body, HasSubstr(R"("kind":"KIND_CPU")"));
+}
+
+TEST_F(RouterTest, InferRoundTrip) {
+  auto r = Call("POST", "/v2/models/echo/infer",
+                R"({"id":"7","inputs":[{"name":"IN","shape":[1,3],"datatype":"INT32","data":[1,2,3]}]})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body,
+            R"({"model_name":"echo","model_version":"1","id":"7","outputs":[{"name":"OUT",)"
+            R"("datatype":"INT32","shape":[1,3],"data":[1,2,3]}]})");
+}
+
+TEST_F(RouterTest, Errors) {
+  EXPECT_EQ(Call("GET", "/v2/models/echo/infer").status, 405);
+  EXPECT_EQ(Call("POST", "/v2/models/echo/infer", "{").status, 400);
+  EXPECT_EQ(Call("POST", "/v2/models/nope/infer", R"({"inputs":[]})").status, 404);
+  EXPECT_EQ(Call("GET", "/v2/models/a%zz").status, 400);
+  EXPECT_EQ(Call("GET", "/v1/models").status, 404);
+  EXPECT_EQ(Call("GET", "/v2/models/stats").status, 501);
+  auto bad = Call("POST", "/v2/models/echo/infer",
+                  R"({"inputs":[{"name":"IN","shape":[9,1],"datatype":"INT32","data":[1,2,3,4,5,6,7,8,9]}]})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(bad.body, HasSubstr("batch-size must be <= 4"));
+}
+
+}  // namespace
+}  // namespace nereid::server::http

@@ -1,0 +1,101 @@
+"""Starts the real `nereid` binary on a free loopback port for end-to-end tests."""
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+EXAMPLES = os.path.join(REPO_ROOT, "examples", "model_repository")
+
+
+def nereid_binary():
+    path = os.environ.get("NEREID_BIN")
+    if not path:
+        path = os.path.join(REPO_ROOT, "build", "nereid")
+    if not os.path.exists(path):
+        raise RuntimeError(f"nereid binary not found at {path}; set NEREID_BIN")
+    return path
+
+
+class Server:
+    """A nereid process. Use as a context manager; `url` is http://127.0.0.1:PORT."""
+
+    def __init__(self, *args, repos=None, startup_timeout=60):
+        repos = repos if repos is not None else [EXAMPLES]
+        cmd = [nereid_binary(), "serve", "--http-address", "127.0.0.1", "--http-port", "0"]
+        for r in repos:
+            cmd += ["--model-repository", r]
+        cmd += list(args)
+        self.cmd = cmd
+        self.log = tempfile.NamedTemporaryFile(prefix="nereid_e2e_", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.port = None
+        deadline = time.time() + startup_timeout
+        line_box = []
+
+        def read_line():
+            line_box.append(self.proc.stdout.readline())
+
+        t = threading.Thread(target=read_line, daemon=True)
+        t.start()
+        t.join(max(0.0, deadline - time.time()))
+        line = line_box[0] if line_box else ""
+        if "serving HTTP on" not in line:
+            self.stop()
+            raise RuntimeError(f"nereid did not start: {line!r}\n{self.stderr()}")
+        self.port = int(line.strip().rsplit(":", 1)[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stderr(self):
+        with open(self.log.name, "r", errors="replace") as f:
+            return f.read()
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        if os.path.exists(self.log.name):
+            os.unlink(self.log.name)
+
+
+def run_cli(*args, timeout=30):
+    """Runs nereid with `args`; returns (returncode, stdout, stderr)."""
+    p = subprocess.run([nereid_binary()] + list(args), capture_output=True, text=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def make_repo(models):
+    """Creates a temporary repository. `models` maps a path relative to the
+    repository root to file content (str or bytes) or None for a directory."""
+    root = tempfile.mkdtemp(prefix="nereid_repo_")
+    for rel, content in models.items():
+        path = os.path.join(root, rel)
+        if content is None:
+            os.makedirs(path, exist_ok=True)
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        mode = "wb" if isinstance(content, bytes) else "w"
+        with open(path, mode) as f:
+            f.write(content)
+    return root
+
+
+def copy_example(root, name):
+    shutil.copytree(os.path.join(EXAMPLES, name), os.path.join(root, name))
