@@ -1,0 +1,183 @@
+#include "engine/runtime/graph_plan.h"
+
+#include <algorithm>
+#include <exception>
+#include <new>
+#include <string>
+
+namespace nereid::engine {
+namespace {
+
+ValueInfo InfoOf(const Value& value) {
+  return ValueInfo{value.name, value.dtype, value.shape.value_or(Shape{})};
+}
+
+std::string QuotedName(const std::string& name) { return "'" + name + "'"; }
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Plan>> GraphPlan::Create(Graph graph, const CompileOptions& options) {
+  std::unique_ptr<GraphPlan> plan(new GraphPlan());
+  plan->graph_ = std::move(graph);
+  RETURN_IF_ERROR(SortTopologically(&plan->graph_));
+  for (int id : plan->graph_.inputs) plan->inputs_.push_back(InfoOf(plan->graph_.values[id]));
+  for (int id : plan->graph_.outputs) plan->outputs_.push_back(InfoOf(plan->graph_.values[id]));
+  RETURN_IF_ERROR(plan->BuildSteps(options));
+  plan->PlanLiveness();
+  return std::unique_ptr<Plan>(std::move(plan));
+}
+
+Status GraphPlan::BuildSteps(const CompileOptions& options) {
+  const KernelRegistry& registry = KernelRegistry::Global();
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    const Node& node = graph_.nodes[i];
+    std::string label = DescribeNode(node, i);
+    KernelFactory factory = registry.Find(node.domain, node.op_type);
+    if (factory == nullptr) return Unimplemented(label + " is not supported");
+    KernelBuildContext context{node, graph_.OpsetFor(node.domain), {}, {}, {}};
+    if (context.opset == 0) {
+      return InvalidArgument(label + ": the model imports no opset for domain '" + node.domain +
+                             "'");
+    }
+    for (int v : node.inputs) {
+      context.input_dtypes.push_back(v == kNoValue ? DataType::kInvalid : graph_.values[v].dtype);
+      auto it = v == kNoValue ? graph_.initializers.end() : graph_.initializers.find(v);
+      context.constant_inputs.push_back(it == graph_.initializers.end() ? nullptr : &it->second);
+    }
+    for (int v : node.outputs) {
+      context.output_dtypes.push_back(v == kNoValue ? DataType::kInvalid : graph_.values[v].dtype);
+    }
+    auto kernel = factory(context);
+    if (!kernel.ok()) return kernel.status().WithPrefix(label);
+    steps_.push_back(
+        Step{std::move(kernel).value(), std::move(label), node.inputs, node.outputs, {}});
+  }
+  return Status::Ok();
+}
+
+void GraphPlan::PlanLiveness() {
+  // last_use[v]: index of the last step reading v; -1 = never read.
+  std::vector<int> last_use(graph_.values.size(), -1);
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    for (int v : steps_[s].inputs) {
+      if (v != kNoValue) last_use[v] = static_cast<int>(s);
+    }
+  }
+  std::vector<bool> keep(graph_.values.size(), false);
+  for (int v : graph_.outputs) keep[v] = true;
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    // Inputs read for the last time here, and outputs nobody reads.
+    for (int v : steps_[s].inputs) {
+      if (v != kNoValue && !keep[v] && last_use[v] == static_cast<int>(s)) {
+        keep[v] = true;  // marks "released" so a value read twice by one step is listed once
+        steps_[s].release.push_back(v);
+      }
+    }
+    for (int v : steps_[s].outputs) {
+      if (v != kNoValue && !keep[v] && last_use[v] == -1) steps_[s].release.push_back(v);
+    }
+  }
+}
+
+Status GraphPlan::ValidateInputs(const std::vector<TensorView>& inputs) const {
+  if (inputs.size() != inputs_.size()) {
+    return InvalidArgument("expected " + std::to_string(inputs_.size()) + " inputs, got " +
+                           std::to_string(inputs.size()));
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const ValueInfo& info = inputs_[i];
+    const TensorView& in = inputs[i];
+    const std::string who = "input " + QuotedName(info.name);
+    if (in.dtype != info.dtype) {
+      return InvalidArgument(who + ": expected element type " +
+                             std::string(DataTypeName(info.dtype)) + ", got " +
+                             std::string(DataTypeName(in.dtype)));
+    }
+    const bool rank_known = graph_.values[graph_.inputs[i]].shape.has_value();
+    bool shape_ok = !rank_known || in.shape.size() == info.shape.size();
+    for (size_t d = 0; shape_ok && rank_known && d < in.shape.size(); ++d) {
+      shape_ok = info.shape[d] < 0 || info.shape[d] == in.shape[d];
+    }
+    if (!shape_ok) {
+      return InvalidArgument(who + ": expected shape " + ShapeToString(info.shape) + ", got " +
+                             ShapeToString(in.shape));
+    }
+    auto count = ElementCount(in.shape);
+    if (!count.ok()) return count.status().WithPrefix(who);
+    if (in.dtype == DataType::kBytes) {
+      auto elements = CountSerializedBytesElements(in.data, in.byte_size);
+      if (!elements.ok()) return elements.status().WithPrefix(who);
+      if (*elements != *count) {
+        return InvalidArgument(who + ": holds " + std::to_string(*elements) +
+                               " strings but shape " + ShapeToString(in.shape) + " needs " +
+                               std::to_string(*count));
+      }
+    } else if (in.byte_size != static_cast<size_t>(*count) * DataTypeByteSize(in.dtype)) {
+      return InvalidArgument(who + ": has " + std::to_string(in.byte_size) + " bytes, shape " +
+                             ShapeToString(in.shape) + " needs " +
+                             std::to_string(*count * DataTypeByteSize(in.dtype)));
+    }
+    if (in.data == nullptr && in.byte_size > 0) return InvalidArgument(who + ": data is null");
+  }
+  return Status::Ok();
+}
+
+Status GraphPlan::Run(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs) const {
+  if (outputs == nullptr) return InvalidArgument("outputs must not be null");
+  RETURN_IF_ERROR(ValidateInputs(inputs));
+  try {
+    return Execute(inputs, outputs);
+  } catch (const std::bad_alloc&) {
+    return ResourceExhausted("out of memory while running the model");
+  } catch (const std::exception& e) {
+    return Internal(std::string("unexpected exception while running the model: ") + e.what());
+  }
+}
+
+Status GraphPlan::Execute(const std::vector<TensorView>& inputs,
+                          std::vector<Tensor>* outputs) const {
+  // slots[v] holds value v while it is live; an empty Tensor has dtype kInvalid.
+  std::vector<Tensor> slots(graph_.values.size());
+  for (const auto& [id, tensor] : graph_.initializers) slots[id] = tensor;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const TensorView& in = inputs[i];
+    // No owner: the caller's bytes. Views of them are copied before returning.
+    slots[graph_.inputs[i]] = Tensor::Wrap(in.dtype, in.shape, in.data, in.byte_size, nullptr);
+  }
+  std::vector<const Tensor*> args;
+  std::vector<Tensor> results;
+  for (const Step& step : steps_) {
+    args.clear();
+    for (int v : step.inputs) args.push_back(v == kNoValue ? nullptr : &slots[v]);
+    // At least one slot, even for a (malformed) node without outputs, so a
+    // kernel that skipped its arity check cannot write out of bounds.
+    results.assign(std::max<size_t>(step.outputs.size(), 1), Tensor());
+    Status status = step.kernel->Run(args, results);
+    if (!status.ok()) return status.WithPrefix(step.label);
+    for (size_t o = 0; o < step.outputs.size(); ++o) {
+      const int v = step.outputs[o];
+      if (v == kNoValue) continue;
+      if (results[o].dtype() == DataType::kInvalid) {
+        return Internal(step.label + " produced no value for output " +
+                        QuotedName(graph_.values[v].name));
+      }
+      slots[v] = std::move(results[o]);
+    }
+    for (int v : step.release) slots[v] = Tensor();
+  }
+  outputs->clear();
+  outputs->reserve(graph_.outputs.size());
+  for (size_t i = 0; i < graph_.outputs.size(); ++i) {
+    const Tensor& t = slots[graph_.outputs[i]];
+    if (outputs_[i].dtype != DataType::kInvalid && t.dtype() != outputs_[i].dtype) {
+      // The model's declaration contradicts what its nodes compute.
+      return InvalidArgument("the model declares output " + QuotedName(outputs_[i].name) + " as " +
+                             std::string(DataTypeName(outputs_[i].dtype)) + ", but it computes " +
+                             std::string(DataTypeName(t.dtype())));
+    }
+    outputs->push_back(t.owner() ? t : Tensor::CopyOf(t.view()));
+  }
+  return Status::Ok();
+}
+
+}  // namespace nereid::engine
