@@ -141,6 +141,14 @@ Status GraphPlan::Execute(const std::vector<TensorView>& inputs,
   for (const auto& [id, tensor] : graph_.initializers) slots[id] = tensor;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const TensorView& in = inputs[i];
+    // Kernels read elements through typed pointers, so bytes that are not
+    // aligned to the element size (binary HTTP tensors sit at arbitrary
+    // offsets after the JSON header) are copied once into aligned storage.
+    const size_t align = std::max<size_t>(DataTypeByteSize(in.dtype), 1);
+    if (reinterpret_cast<uintptr_t>(in.data) % align != 0) {
+      slots[graph_.inputs[i]] = Tensor::CopyOf(in);
+      continue;
+    }
     // No owner: the caller's bytes. Views of them are copied before returning.
     slots[graph_.inputs[i]] = Tensor::Wrap(in.dtype, in.shape, in.data, in.byte_size, nullptr);
   }

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -43,6 +44,21 @@ ModelBuilder DenseModel() {
   b.AddNode("Add", {"xw", "b"}, {"pre"}, "bias");
   b.AddNode("Relu", {"pre"}, {"y"}, "relu");
   return b;
+}
+
+TEST(PlanTest, MisalignedInputBytesAreHandled) {
+  auto plan = Build(DenseModel());
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  // Binary HTTP tensors start at any byte offset: place x at an odd address.
+  std::vector<char> storage(1 + 4 * sizeof(float));
+  const float x[4] = {1, 2, -1, 0.5f};
+  std::memcpy(storage.data() + 1, x, sizeof(x));
+  TensorView view{DataType::kFp32, {2, 2}, storage.data() + 1, sizeof(x)};
+  std::vector<Tensor> out;
+  ASSERT_TRUE((*plan)->Run({view}, &out).ok());
+  // Row 0: [1,2] @ W = [1+4, -1+2, 0+2] -> relu([5, 1, 1]) with bias [0,0,-1] -> [5, 1, 1]
+  EXPECT_EQ(Floats(out[0])[0], 5.0f);
+  EXPECT_EQ(Floats(out[0])[2], 1.0f);
 }
 
 TEST(PlanTest, BadBytesAreInvalidArgument) {

@@ -371,15 +371,24 @@ void WriteFloat(Writer& w, double v, bool single) {
   w.RawValue(buf, res.ptr - buf, rapidjson::kNumberType);
 }
 
+// Output bytes may be unaligned (the identity backend returns views of the
+// request body), so elements are read with memcpy.
+template <typename T>
+T Load(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
 template <typename T>
 void WriteInts(Writer& w, const Tensor& t) {
-  const T* p = t.data_as<T>();
   size_t n = t.byte_size() / sizeof(T);
   for (size_t i = 0; i < n; ++i) {
+    T v = Load<T>(t.data() + i * sizeof(T));
     if constexpr (std::is_signed_v<T>) {
-      w.Int64(p[i]);
+      w.Int64(v);
     } else {
-      w.Uint64(p[i]);
+      w.Uint64(v);
     }
   }
 }
@@ -398,16 +407,16 @@ Status WriteData(Writer& w, const Tensor& t, const std::string& name) {
     case DataType::kInt16: WriteInts<int16_t>(w, t); break;
     case DataType::kInt32: WriteInts<int32_t>(w, t); break;
     case DataType::kInt64: WriteInts<int64_t>(w, t); break;
-    case DataType::kFp32: {
-      const float* p = t.data_as<float>();
-      for (size_t i = 0; i < t.byte_size() / 4; ++i) WriteFloat(w, p[i], true);
+    case DataType::kFp32:
+      for (size_t i = 0; i < t.byte_size() / 4; ++i) {
+        WriteFloat(w, Load<float>(t.data() + i * 4), true);
+      }
       break;
-    }
-    case DataType::kFp64: {
-      const double* p = t.data_as<double>();
-      for (size_t i = 0; i < t.byte_size() / 8; ++i) WriteFloat(w, p[i], false);
+    case DataType::kFp64:
+      for (size_t i = 0; i < t.byte_size() / 8; ++i) {
+        WriteFloat(w, Load<double>(t.data() + i * 8), false);
+      }
       break;
-    }
     case DataType::kBytes: {
       size_t pos = 0;
       while (pos + 4 <= t.byte_size()) {

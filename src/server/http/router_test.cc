@@ -8,6 +8,7 @@
 #include <future>
 
 #include "backends/builtin_backends.h"
+#include "server/kserve/kserve.h"
 
 namespace nereid::server::http {
 namespace {
@@ -116,3 +117,27 @@ TEST_F(RouterTest, Errors) {
 
 }  // namespace
 }  // namespace nereid::server::http
+
+namespace nereid::server {
+namespace {
+
+TEST(KserveTest, TritonStatusMapping) {
+  EXPECT_EQ(HttpStatusFor(StatusCode::kOk), 200);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kInvalidArgument), 400);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kAlreadyExists), 400);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kNotFound), 404);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kUnavailable), 503);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kUnimplemented), 501);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kInternal), 500);
+}
+
+TEST(KserveTest, ParseModelVersion) {
+  EXPECT_EQ(*ParseModelVersion(""), -1);
+  EXPECT_EQ(*ParseModelVersion("17"), 17);
+  EXPECT_FALSE(ParseModelVersion("-1").ok());
+  EXPECT_FALSE(ParseModelVersion("1a").ok());
+  EXPECT_FALSE(ParseModelVersion("99999999999999999999").ok());
+}
+
+}  // namespace
+}  // namespace nereid::server

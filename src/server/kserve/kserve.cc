@@ -10,8 +10,6 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kUnknown: return 500;
     case StatusCode::kUnavailable: return 503;
     case StatusCode::kUnimplemented: return 501;
-    case StatusCode::kResourceExhausted: return 429;
-    case StatusCode::kDeadlineExceeded: return 504;
     default: return 400;
   }
 }

@@ -14,8 +14,8 @@
 
 namespace nereid::server {
 
-// Triton's mapping: INTERNAL 500, NOT_FOUND 404, UNAVAILABLE 503,
-// UNIMPLEMENTED 501, RESOURCE_EXHAUSTED 429... everything else 400.
+// Triton's mapping: INTERNAL (and UNKNOWN) 500, NOT_FOUND 404,
+// UNAVAILABLE 503, UNIMPLEMENTED 501, everything else 400.
 int HttpStatusFor(StatusCode code);
 
 // "" -> -1 (latest); decimal digits -> the number; anything else -> error.
