@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import struct
+import time
 import unittest
 import zlib
 
@@ -217,6 +218,86 @@ class Inference(unittest.TestCase):
                 while b"\r\n\r\n" not in data:
                     data += s.recv(4096)
                 self.assertTrue(data.startswith(b"HTTP/1.1 200"))
+
+
+class Connections(unittest.TestCase):
+    def test_pipelined_requests_are_answered_in_order(self):
+        bodies = [json.dumps({"id": str(i), "inputs": [{"name": "INPUT0", "shape": [1, 1],
+                                                         "datatype": "FP32", "data": [i]}]}).encode()
+                  for i in range(5)]
+        wire = b"".join(b"POST /v2/models/identity_fp32/infer HTTP/1.1\r\nHost: x\r\n"
+                        b"Content-Length: %d\r\n\r\n" % len(b) + b for b in bodies)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as s:
+            s.sendall(wire)
+            data = b""
+            ids = []
+            while len(ids) < 5:
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, "connection closed early")
+                data += chunk
+                while b"\r\n\r\n" in data:
+                    head, rest = data.split(b"\r\n\r\n", 1)
+                    length = int([l for l in head.split(b"\r\n")
+                                  if l.lower().startswith(b"content-length")][0].split(b":")[1])
+                    if len(rest) < length:
+                        break
+                    ids.append(json.loads(rest[:length])["id"])
+                    data = rest[length:]
+        self.assertEqual(ids, ["0", "1", "2", "3", "4"])
+
+    def test_large_response_larger_than_socket_buffer(self):
+        x = np.arange(8 * 1000000, dtype=np.float32).reshape(8, 1000000)  # 32 MB each way
+        js = {"inputs": [{"name": "INPUT0", "shape": [8, 1000000], "datatype": "FP32",
+                          "parameters": {"binary_data_size": x.nbytes}}],
+              "outputs": [{"name": "OUTPUT0", "parameters": {"binary_data": True}}]}
+        body, headers = binary_request(js, [x.tobytes()])
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        wire = (f"POST /v2/models/identity_fp32/infer HTTP/1.1\r\nHost: x\r\n{head}"
+                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        with socket.socket() as s:
+            # A small receive buffer and a late reader make the server's
+            # non-blocking send fall back to its asynchronous path.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            s.settimeout(TIMEOUT)
+            s.connect(("127.0.0.1", server.port))
+            s.sendall(wire)
+            time.sleep(0.3)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += s.recv(1 << 16)
+            resp_head, rest = data.split(b"\r\n\r\n", 1)
+            fields = dict(l.split(b": ", 1) for l in resp_head.split(b"\r\n")[1:])
+            length = int(fields[b"Content-Length"])
+            chunks = [rest]
+            got = len(rest)
+            while got < length:
+                c = s.recv(1 << 20)
+                self.assertTrue(c, "connection closed early")
+                chunks.append(c)
+                got += len(c)
+        payload = b"".join(chunks)
+        n = int(fields[b"Inference-Header-Content-Length"])
+        np.testing.assert_array_equal(np.frombuffer(payload[n:], np.float32), x.ravel())
+
+    def test_connection_close_is_honoured(self):
+        r = requests.get(url("/v2/health/live"), headers={"Connection": "close"}, timeout=TIMEOUT)
+        self.assertEqual(r.status_code, 200)
+        self.assertEqual(r.headers.get("Connection"), "close")
+
+    def test_many_concurrent_connections(self):
+        import concurrent.futures
+        js = {"inputs": [{"name": "INPUT0", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}
+
+        def call(i):
+            with requests.Session() as sess:
+                for _ in range(20):
+                    r = sess.post(url("/v2/models/identity_fp32/infer"), json=js, timeout=TIMEOUT)
+                    if r.status_code != 200 or r.json()["outputs"][0]["data"] != [1, 2, 3]:
+                        return False
+            return True
+
+        with concurrent.futures.ThreadPoolExecutor(32) as ex:
+            self.assertTrue(all(ex.map(call, range(64))))
 
 
 class BadInput(unittest.TestCase):
