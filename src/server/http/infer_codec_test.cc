@@ -73,6 +73,12 @@ TEST(InferCodecTest, BadBodies) {
   };
   expect(Parse("{not json"), "malformed JSON");
   expect(Parse("[1,2]"), "must be a JSON object");
+  expect(Parse("{\"id\":\"\xff\xfe\",\"inputs\":[]}"), "malformed JSON");  // invalid UTF-8
+  expect(Parse(R"({"inputs":[{"name":"A","shape":[1],"datatype":"FP32","data":)" +
+               std::string(40, '[') + "1" + std::string(40, ']') + "}]}"),
+         "nested too deeply");
+  expect(Parse(R"({"inputs":[{"name":"A","shape":[1.5],"datatype":"FP32","data":[1]}]})"),
+         "non-negative integers");
   expect(Parse(R"({"inputs":{}})"), "'inputs' array");
   expect(Parse(R"({"inputs":[{"name":"A","shape":[2],"datatype":"FLOAT","data":[1,2]}]})"),
          "unknown datatype 'FLOAT'");
