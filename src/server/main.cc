@@ -17,6 +17,7 @@
 #include "common/logging.h"
 #include "core/server.h"
 #include "server/http/http_server.h"
+#include "tools/run_command.h"
 
 namespace nereid {
 namespace {
@@ -172,6 +173,24 @@ int Main(int argc, char** argv) {
   ServeFlags flags;
   CLI::App* serve = app.add_subcommand("serve", "Serve a model repository over KServe v2 HTTP");
   AddServeFlags(serve, &flags);
+  tools::RunOptions run_options;
+  std::vector<std::string> run_inputs;
+  CLI::App* run = app.add_subcommand("run", "Run an ONNX model once or K times on the engine");
+  run->add_option("model", run_options.model, "ONNX model file")->required();
+  run->add_option("--input", run_inputs, "NAME=FILE.npy (repeatable); others get random data");
+  run->add_option("--batch", run_options.batch, "Value of a symbolic first dimension")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  run->add_option("--iterations", run_options.iterations, "Timed runs")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  run->add_option("--warmup", run_options.warmup, "Untimed runs first")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
+  run->add_option("--threads", run_options.threads, "Intra-op threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  run->add_option("--save-outputs", run_options.save_outputs, "Write outputs as DIR/<name>.npy");
 
   // `nereid --model-repository DIR ...` behaves like tritonserver: serve.
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -180,8 +199,8 @@ int Main(int argc, char** argv) {
   if (!args.empty() && args[0] != "serve" && args[0].rfind("--model-", 0) == 0) {
     args.insert(args.begin(), "serve");
   }
-  if (want_help && (args.empty() || args[0] != "serve")) {
-    std::cout << app.help() << "\n" << serve->help();
+  if (want_help && (args.empty() || (args[0] != "serve" && args[0] != "run"))) {
+    std::cout << app.help() << "\n" << serve->help() << "\n" << run->help();
     return args.empty() ? 1 : 0;
   }
   std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
@@ -191,6 +210,17 @@ int Main(int argc, char** argv) {
     return app.exit(e);
   }
   if (serve->parsed()) return Serve(flags);
+  if (run->parsed()) {
+    for (const auto& in : run_inputs) {
+      size_t eq = in.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::cerr << "error: --input expects NAME=FILE.npy, got '" << in << "'\n";
+        return 2;
+      }
+      run_options.inputs[in.substr(0, eq)] = in.substr(eq + 1);
+    }
+    return tools::RunModel(run_options);
+  }
   std::cout << app.help();
   return 1;
 }

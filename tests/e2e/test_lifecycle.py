@@ -25,9 +25,11 @@ output [ { name: "OUT" data_type: TYPE_FP32 dims: [ -1 ] } ]
 def unsupported_op_model():
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4])
-    node = helper.make_node("Hardmax", ["x"], ["y"], name="the_hardmax")
+    # A custom-domain op no engine ships: the load must fail naming node and op.
+    node = helper.make_node("FancyOp", ["x"], ["y"], name="the_fancy_op", domain="com.example")
     graph = helper.make_graph([node], "g", [x], [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                    helper.make_opsetid("com.example", 1)])
     model.ir_version = 7
     return model.SerializeToString()
 
@@ -88,8 +90,8 @@ class BrokenRepository(unittest.TestCase):
 
     def test_unsupported_op_names_node_and_op(self):
         err = self.error_of("unsupported")
-        self.assertIn("the_hardmax", err)
-        self.assertIn("Hardmax", err)
+        self.assertIn("the_fancy_op", err)
+        self.assertIn("FancyOp", err)
 
     def test_garbage_onnx(self):
         self.assertIn("failed to load", self.error_of("garbage_onnx"))

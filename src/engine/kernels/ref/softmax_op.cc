@@ -23,6 +23,14 @@ class SoftmaxKernel final : public Kernel {
     const auto rank = static_cast<int64_t>(shape.size());
     // Opset < 13 accepts axis == rank (an empty trailing block, like Flatten).
     ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(axis_, rank, /*allow_rank=*/coerce_2d_));
+    if (NumElements(shape) == 0) {
+      // Nothing to compute; also keeps [2^40, 0]-style shapes from looping
+      // over an empty block (and DimProduct from overflowing on them).
+      return DispatchFloat(x.dtype(), "Softmax", [&]<typename T>() -> Status {
+        ASSIGN_OR_RETURN(outputs[0], AllocateOutput(x.dtype(), shape));
+        return Status::Ok();
+      });
+    }
     // View the tensor as [outer, len, inner]; softmax over `len` with stride `inner`.
     const int64_t outer = DimProduct(shape, 0, axis);
     const int64_t len = coerce_2d_ ? DimProduct(shape, axis, shape.size()) : shape[axis];

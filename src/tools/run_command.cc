@@ -1,0 +1,143 @@
+#include "tools/run_command.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include "engine/runtime/plan.h"
+#include "tools/npy.h"
+
+namespace nereid::tools {
+namespace {
+
+StatusOr<Tensor> RandomInput(const engine::ValueInfo& info, int batch, std::mt19937* rng) {
+  Shape shape = info.shape;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] >= 0) continue;
+    if (i != 0) {
+      return InvalidArgument("input '" + info.name + "' has symbolic dimension " +
+                             std::to_string(i) + " " + ShapeToString(info.shape) +
+                             "; give it with --input " + info.name + "=FILE.npy");
+    }
+    shape[i] = batch;
+  }
+  if (DataTypeByteSize(info.dtype) == 0) {
+    return Unimplemented("cannot make random data for input '" + info.name + "' of type " +
+                         std::string(DataTypeName(info.dtype)));
+  }
+  Tensor t = Tensor::AllocateDense(info.dtype, shape);
+  ASSIGN_OR_RETURN(int64_t n, ElementCount(shape));
+  std::uniform_real_distribution<float> real(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> small(0, 9);
+  for (int64_t i = 0; i < n; ++i) {
+    switch (info.dtype) {
+      case DataType::kFp32: t.mutable_data_as<float>()[i] = real(*rng); break;
+      case DataType::kFp64: t.mutable_data_as<double>()[i] = real(*rng); break;
+      case DataType::kInt64: t.mutable_data_as<int64_t>()[i] = small(*rng); break;
+      case DataType::kInt32: t.mutable_data_as<int32_t>()[i] = small(*rng); break;
+      case DataType::kBool: t.mutable_data()[i] = 1; break;
+      default: std::memset(t.mutable_data(), 0, t.byte_size()); i = n; break;
+    }
+  }
+  return t;
+}
+
+void PrintSummary(const std::string& name, const Tensor& t) {
+  std::printf("  %s: %s %s", name.c_str(), std::string(DataTypeName(t.dtype())).c_str(),
+              ShapeToString(t.shape()).c_str());
+  if (t.dtype() == DataType::kFp32) {
+    const float* p = t.data_as<float>();
+    size_t n = t.byte_size() / 4;
+    double sum = 0, mn = INFINITY, mx = -INFINITY;
+    for (size_t i = 0; i < n; ++i) {
+      sum += p[i];
+      mn = std::min<double>(mn, p[i]);
+      mx = std::max<double>(mx, p[i]);
+    }
+    std::printf("  min %.6g max %.6g mean %.6g  first:", mn, mx, n ? sum / n : 0.0);
+    for (size_t i = 0; i < std::min<size_t>(n, 5); ++i) std::printf(" %.6g", p[i]);
+  }
+  std::printf("\n");
+}
+
+}  // namespace
+
+int RunModel(const RunOptions& options) {
+  engine::CompileOptions co;
+  co.intra_op_threads = options.threads;
+  auto t0 = std::chrono::steady_clock::now();
+  auto plan = engine::Plan::FromOnnxFile(options.model, co);
+  auto t1 = std::chrono::steady_clock::now();
+  if (!plan.ok()) {
+    std::fprintf(stderr, "error: %s\n", plan.status().message().c_str());
+    return 1;
+  }
+  std::printf("loaded %s in %.1f ms\n", options.model.c_str(),
+              std::chrono::duration<double, std::milli>(t1 - t0).count());
+  std::mt19937 rng(42);
+  std::vector<Tensor> inputs;
+  for (const auto& info : (*plan)->inputs()) {
+    auto it = options.inputs.find(info.name);
+    StatusOr<Tensor> t = it != options.inputs.end() ? ReadNpy(it->second)
+                                                    : RandomInput(info, options.batch, &rng);
+    if (!t.ok()) {
+      std::fprintf(stderr, "error: %s\n", t.status().message().c_str());
+      return 1;
+    }
+    inputs.push_back(std::move(t).value());
+  }
+  for (const auto& [name, path] : options.inputs) {
+    bool known = false;
+    for (const auto& info : (*plan)->inputs()) known |= info.name == name;
+    if (!known) {
+      std::fprintf(stderr, "error: the model has no input '%s'\n", name.c_str());
+      return 1;
+    }
+  }
+  std::vector<TensorView> views;
+  for (const auto& t : inputs) views.push_back(t.view());
+  std::vector<Tensor> outputs;
+  for (int i = 0; i < options.warmup; ++i) {
+    Status s = (*plan)->Run(views, &outputs);
+    if (!s.ok()) {
+      std::fprintf(stderr, "error: %s\n", s.message().c_str());
+      return 1;
+    }
+  }
+  std::vector<double> ms;
+  for (int i = 0; i < std::max(1, options.iterations); ++i) {
+    auto a = std::chrono::steady_clock::now();
+    Status s = (*plan)->Run(views, &outputs);
+    auto b = std::chrono::steady_clock::now();
+    if (!s.ok()) {
+      std::fprintf(stderr, "error: %s\n", s.message().c_str());
+      return 1;
+    }
+    ms.push_back(std::chrono::duration<double, std::milli>(b - a).count());
+  }
+  std::printf("outputs:\n");
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const std::string& name = (*plan)->outputs()[i].name;
+    PrintSummary(name, outputs[i]);
+    if (!options.save_outputs.empty()) {
+      std::filesystem::create_directories(options.save_outputs);
+      Status s = WriteNpy((std::filesystem::path(options.save_outputs) / (name + ".npy")).string(),
+                          outputs[i]);
+      if (!s.ok()) std::fprintf(stderr, "warning: %s\n", s.message().c_str());
+    }
+  }
+  std::sort(ms.begin(), ms.end());
+  auto pct = [&](double p) { return ms[std::min(ms.size() - 1, size_t(p * ms.size()))]; };
+  double mean = 0;
+  for (double v : ms) mean += v;
+  mean /= ms.size();
+  std::printf("latency over %zu runs: p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  mean %.3f ms\n",
+              ms.size(), pct(0.5), pct(0.9), pct(0.99), mean);
+  return 0;
+}
+
+}  // namespace nereid::tools

@@ -1,0 +1,28 @@
+// `nereid run`: one-shot local inference of an ONNX model on Nereid's engine.
+//
+//   nereid run MODEL.onnx [--input NAME=FILE.npy ...] [--batch N] [--iterations K]
+//              [--warmup W] [--threads T] [--save-outputs DIR]
+//
+// Inputs not given get fixed-seed random data (symbolic first dimension =
+// --batch). Prints each output's shape and summary and latency percentiles.
+#pragma once
+
+#include <map>
+#include <string>
+
+namespace nereid::tools {
+
+struct RunOptions {
+  std::string model;
+  std::map<std::string, std::string> inputs;  // name -> .npy path
+  int batch = 1;
+  int iterations = 1;
+  int warmup = 0;
+  int threads = 1;
+  std::string save_outputs;  // directory for <output>.npy, empty: none
+};
+
+// Returns the process exit status (0 on success); errors go to stderr.
+int RunModel(const RunOptions& options);
+
+}  // namespace nereid::tools
