@@ -4,7 +4,10 @@
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 
+#include <algorithm>
 #include <exception>
+#include <filesystem>
+#include <optional>
 #include <fstream>
 #include <sstream>
 #include <unordered_set>
@@ -120,13 +123,69 @@ Status ImportOpsets(const ModelProto& model, Graph* graph) {
   return Status::Ok();
 }
 
-Status ImportInitializers(const onnx::GraphProto& g, Graph* graph) {
+// Reads an initializer whose bytes live in a separate file (ONNX external
+// data: keys location, offset, length). `location` must stay inside the
+// model's directory: absolute paths and ".." are refused.
+StatusOr<Tensor> ExternalTensor(const onnx::TensorProto& init, const std::string& dir) {
+  const std::string what = "tensor '" + init.name() + "'";
+  if (dir.empty()) {
+    return InvalidArgument(what + " uses external data, which needs the model loaded from a file");
+  }
+  std::string location;
+  uint64_t offset = 0;
+  std::optional<uint64_t> length;
+  for (const auto& kv : init.external_data()) {
+    try {
+      if (kv.key() == "location") location = kv.value();
+      if (kv.key() == "offset") offset = std::stoull(kv.value());
+      if (kv.key() == "length") length = std::stoull(kv.value());
+    } catch (const std::exception&) {
+      return InvalidArgument(what + ": external data '" + kv.key() + "' is not a number");
+    }
+  }
+  namespace fs = std::filesystem;
+  fs::path rel(location);
+  if (location.empty() || rel.is_absolute() ||
+      std::any_of(rel.begin(), rel.end(), [](const fs::path& p) { return p == ".."; })) {
+    return InvalidArgument(what + ": external data location '" + location +
+                           "' must be a relative path inside the model's directory");
+  }
+  const fs::path file = fs::path(dir) / rel;
+  std::error_code ec;
+  const uint64_t size = fs::file_size(file, ec);
+  if (ec) {
+    return InvalidArgument(what + ": external data file '" + file.string() +
+                           "' cannot be read: " + ec.message());
+  }
+  if (offset > size || (length && *length > size - offset)) {
+    return InvalidArgument(what + ": external data range [" + std::to_string(offset) + ", +" +
+                           std::to_string(length.value_or(0)) + ") is outside '" +
+                           file.string() + "' (" + std::to_string(size) + " bytes)");
+  }
+  const uint64_t n = length.value_or(size - offset);
+  onnx::TensorProto copy = init;
+  copy.clear_external_data();
+  copy.set_data_location(onnx::TensorProto::DEFAULT);
+  std::string* raw = copy.mutable_raw_data();
+  raw->resize(n);
+  std::ifstream in(file, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(offset));
+  if (!in.read(raw->data(), static_cast<std::streamsize>(n))) {
+    return InvalidArgument(what + ": reading external data from '" + file.string() + "' failed");
+  }
+  return TensorFromOnnx(copy);
+}
+
+Status ImportInitializers(const onnx::GraphProto& g, const std::string& external_dir,
+                          Graph* graph) {
   if (g.sparse_initializer_size() > 0) {
     return Unimplemented("sparse initializers are not supported");
   }
   for (const auto& init : g.initializer()) {
     if (init.name().empty()) return InvalidArgument("an initializer has no name");
-    ASSIGN_OR_RETURN(Tensor t, TensorFromOnnx(init));
+    ASSIGN_OR_RETURN(Tensor t, init.data_location() == onnx::TensorProto::EXTERNAL
+                                   ? ExternalTensor(init, external_dir)
+                                   : TensorFromOnnx(init));
     int id = graph->GetOrAddValue(init.name());
     graph->values[id].dtype = t.dtype();
     graph->values[id].shape = t.shape();
@@ -202,7 +261,7 @@ StatusOr<Graph> ConvertModel(ModelProto& model, const ImportOptions& options) {
   RETURN_IF_ERROR(ImportOpsets(model, &graph));
   InferShapesBestEffort(&model, options);
   const onnx::GraphProto& g = model.graph();
-  RETURN_IF_ERROR(ImportInitializers(g, &graph));
+  RETURN_IF_ERROR(ImportInitializers(g, options.external_data_dir, &graph));
   RETURN_IF_ERROR(ImportInputsOutputs(g, &graph));
   RETURN_IF_ERROR(ImportNodes(g, &graph));
   ImportValueInfo(g, &graph);
@@ -238,7 +297,12 @@ StatusOr<Graph> ImportOnnxFile(const std::string& path, const ImportOptions& opt
   if (!file.good() && !file.eof()) {
     return InvalidArgument("cannot read ONNX model file '" + path + "'");
   }
-  auto graph = ImportOnnxModel(buffer.str(), options);
+  ImportOptions with_dir = options;
+  if (with_dir.external_data_dir.empty()) {
+    with_dir.external_data_dir = std::filesystem::path(path).parent_path().string();
+    if (with_dir.external_data_dir.empty()) with_dir.external_data_dir = ".";
+  }
+  auto graph = ImportOnnxModel(buffer.str(), with_dir);
   if (!graph.ok()) return graph.status().WithPrefix(path);
   return graph;
 }

@@ -31,6 +31,9 @@ struct ImportOptions {
   // crash), so the runtime limits inference to graphs made only of ops it
   // can run, whose inference functions are fuzz-tested through the engine.
   std::function<bool(std::string_view domain, std::string_view op_type)> infer_shapes_for;
+  // Directory that external-data `location`s are relative to (the model
+  // file's directory). Empty: a model with external data is refused.
+  std::string external_data_dir;
 };
 
 StatusOr<Graph> ImportOnnxModel(std::string_view model_bytes, const ImportOptions& options = {});

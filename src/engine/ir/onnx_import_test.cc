@@ -5,6 +5,8 @@
 #include <onnx/onnx_pb.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 #include "engine/ir/onnx_tensor.h"
 #include "engine/ir/test_models.h"
@@ -22,6 +24,62 @@ TEST(OnnxImportTest, GarbageBytesAreInvalidArgument) {
     ASSERT_FALSE(graph.ok());
     EXPECT_EQ(graph.status().code(), StatusCode::kInvalidArgument) << graph.status().ToString();
   }
+}
+
+// Writes a model whose initializer "w" lives in an external file.
+std::string WriteExternalModel(const std::string& dir, const std::string& location,
+                               int64_t offset, bool write_weights) {
+  std::filesystem::create_directories(dir);
+  ModelBuilder b(13);
+  b.Input("x", onnx::TensorProto::FLOAT, {1, 2});
+  b.FloatInitializer("w", {2, 2}, {0, 0, 0, 0});
+  b.Output("y", onnx::TensorProto::FLOAT, {1, 2});
+  b.AddNode("MatMul", {"x", "w"}, {"y"}, "mm");
+  auto* w = b.model().mutable_graph()->mutable_initializer(0);
+  w->clear_raw_data();
+  w->clear_float_data();
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto add = [&](const std::string& k, const std::string& v) {
+    auto* e = w->add_external_data();
+    e->set_key(k);
+    e->set_value(v);
+  };
+  add("location", location);
+  add("offset", std::to_string(offset));
+  add("length", "16");
+  if (write_weights) {
+    const float values[4] = {1, 2, 3, 4};
+    std::ofstream f(dir + "/weights.bin", std::ios::binary);
+    f.write("padding!", 8);
+    f.write(reinterpret_cast<const char*>(values), sizeof(values));
+  }
+  const std::string path = dir + "/model.onnx";
+  std::ofstream(path, std::ios::binary) << b.Serialize();
+  return path;
+}
+
+TEST(OnnxImportTest, ExternalDataIsReadRelativeToTheModel) {
+  const std::string dir = ::testing::TempDir() + "/nereid_ext_ok";
+  auto graph = ImportOnnxFile(WriteExternalModel(dir, "weights.bin", 8, true));
+  ASSERT_TRUE(graph.ok()) << graph.status().ToString();
+  const Tensor& w = graph->initializers.begin()->second;
+  EXPECT_EQ(w.data_as<float>()[3], 4.0f);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(OnnxImportTest, BadExternalDataIsAClearError) {
+  const std::string dir = ::testing::TempDir() + "/nereid_ext_bad";
+  auto expect = [&](const std::string& path, const std::string& needle) {
+    auto graph = ImportOnnxFile(path);
+    ASSERT_FALSE(graph.ok());
+    EXPECT_EQ(graph.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(graph.status().message(), HasSubstr(needle));
+  };
+  expect(WriteExternalModel(dir, "missing.bin", 0, false), "missing.bin");
+  expect(WriteExternalModel(dir, "../escape.bin", 0, true), "relative path inside");
+  expect(WriteExternalModel(dir, "/etc/passwd", 0, true), "relative path inside");
+  expect(WriteExternalModel(dir, "weights.bin", 100, true), "outside");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(OnnxImportTest, MissingFileIsInvalidArgument) {
