@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
   libprotobuf-dev protobuf-compiler
   libboost-dev rapidjson-dev libsimdjson-dev libcli11-dev zlib1g-dev
-  libonnx-dev libonnx-testdata
+  libonnx-dev libonnx-testdata libdnnl-dev ocl-icd-opencl-dev
   libgtest-dev libgmock-dev
   python3-numpy python3-requests python3-onnx python3-sklearn
   curl wrk nginx-light

@@ -8,7 +8,12 @@
 // time, so dynamic dimensions (batch) need no rebuild.
 //
 // Kernels register themselves beside their definition:
-//   NEREID_REGISTER_KERNEL("", "Relu", MakeRelu);
+//   NEREID_REGISTER_KERNEL("", "Relu", MakeRelu);                 // reference, priority 0
+//   NEREID_REGISTER_KERNEL_PRIORITY("", "Conv", MakeDnnlConv, 10);  // optimized
+// Several factories may serve one op: the plan tries them from the highest
+// priority down and takes the first that does not answer Unimplemented, so
+// an optimized kernel handles the cases it is good at and leaves the rest
+// (other dtypes, rare attributes) to the reference kernel.
 // Registration runs during static initialization; lookups happen after
 // main() starts. The kernel library is linked WHOLE_ARCHIVE so unreferenced
 // registration objects are kept (see src/engine/CMakeLists.txt).
@@ -56,6 +61,8 @@ struct KernelBuildContext {
   std::vector<DataType> output_dtypes;
   // Constant data of inputs that are initializers (null otherwise).
   std::vector<const Tensor*> constant_inputs;
+  // Threads one run of this kernel may use (the plan's budget).
+  int intra_op_threads = 1;
 };
 
 using KernelFactory = StatusOr<std::unique_ptr<Kernel>> (*)(const KernelBuildContext& context);
@@ -65,12 +72,20 @@ class KernelRegistry {
   // The process-wide registry (constructed on first use, never destroyed).
   static KernelRegistry& Global();
 
+  // Priority of the reference kernels; optimized kernels register above it.
+  static constexpr int kReferencePriority = 0;
+
   // Returns true (so it can initialize a static). A second registration of
-  // the same (domain, op_type) replaces the first.
-  bool Register(std::string_view domain, std::string_view op_type, KernelFactory factory);
-  // Null when nothing is registered for (domain, op_type). `domain` "" and
-  // "ai.onnx" are the same.
+  // the same (domain, op_type, priority) replaces the first.
+  bool Register(std::string_view domain, std::string_view op_type, KernelFactory factory,
+                int priority = kReferencePriority);
+  // The highest-priority factory, or null when nothing is registered for
+  // (domain, op_type). `domain` "" and "ai.onnx" are the same.
   KernelFactory Find(std::string_view domain, std::string_view op_type) const;
+  // Every factory for (domain, op_type), highest priority first, with its
+  // priority.
+  std::vector<std::pair<int, KernelFactory>> FindAll(std::string_view domain,
+                                                     std::string_view op_type) const;
   // "domain:op_type" of every registration, sorted (diagnostics and tests).
   std::vector<std::string> RegisteredOps() const;
 
@@ -78,7 +93,9 @@ class KernelRegistry {
   KernelRegistry() = default;
 
   mutable std::mutex mu_;
-  std::map<std::pair<std::string, std::string>, KernelFactory> factories_;  // GUARDED_BY(mu_)
+  // (domain, op_type) -> priority -> factory.
+  std::map<std::pair<std::string, std::string>, std::map<int, KernelFactory>>
+      factories_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace nereid::engine
@@ -88,3 +105,6 @@ class KernelRegistry {
 #define NEREID_REGISTER_KERNEL(domain, op_type, factory)                                 \
   [[maybe_unused]] static const bool NEREID_KERNEL_CONCAT(kNereidKernelReg_, __LINE__) = \
       ::nereid::engine::KernelRegistry::Global().Register(domain, op_type, factory)
+#define NEREID_REGISTER_KERNEL_PRIORITY(domain, op_type, factory, priority)              \
+  [[maybe_unused]] static const bool NEREID_KERNEL_CONCAT(kNereidKernelReg_, __LINE__) = \
+      ::nereid::engine::KernelRegistry::Global().Register(domain, op_type, factory, priority)

@@ -10,16 +10,25 @@ KernelRegistry& KernelRegistry::Global() {
 }
 
 bool KernelRegistry::Register(std::string_view domain, std::string_view op_type,
-                              KernelFactory factory) {
+                              KernelFactory factory, int priority) {
   std::lock_guard<std::mutex> lock(mu_);
-  factories_[{NormalizeDomain(domain), std::string(op_type)}] = factory;
+  factories_[{NormalizeDomain(domain), std::string(op_type)}][priority] = factory;
   return true;
 }
 
 KernelFactory KernelRegistry::Find(std::string_view domain, std::string_view op_type) const {
+  auto all = FindAll(domain, op_type);
+  return all.empty() ? nullptr : all.front().second;
+}
+
+std::vector<std::pair<int, KernelFactory>> KernelRegistry::FindAll(
+    std::string_view domain, std::string_view op_type) const {
   std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<int, KernelFactory>> out;
   auto it = factories_.find({NormalizeDomain(domain), std::string(op_type)});
-  return it == factories_.end() ? nullptr : it->second;
+  if (it == factories_.end()) return out;
+  for (auto p = it->second.rbegin(); p != it->second.rend(); ++p) out.push_back(*p);
+  return out;
 }
 
 std::vector<std::string> KernelRegistry::RegisteredOps() const {

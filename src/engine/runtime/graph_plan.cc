@@ -32,9 +32,10 @@ Status GraphPlan::BuildSteps(const CompileOptions& options) {
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     const Node& node = graph_.nodes[i];
     std::string label = DescribeNode(node, i);
-    KernelFactory factory = registry.Find(node.domain, node.op_type);
-    if (factory == nullptr) return Unimplemented(label + " is not supported");
+    auto factories = registry.FindAll(node.domain, node.op_type);
+    if (factories.empty()) return Unimplemented(label + " is not supported");
     KernelBuildContext context{node, graph_.OpsetFor(node.domain), {}, {}, {}};
+    context.intra_op_threads = options.intra_op_threads;
     if (context.opset == 0) {
       return InvalidArgument(label + ": the model imports no opset for domain '" + node.domain +
                              "'");
@@ -47,7 +48,16 @@ Status GraphPlan::BuildSteps(const CompileOptions& options) {
     for (int v : node.outputs) {
       context.output_dtypes.push_back(v == kNoValue ? DataType::kInvalid : graph_.values[v].dtype);
     }
-    auto kernel = factory(context);
+    // Highest priority first; an Unimplemented answer passes the node on to
+    // the next (ultimately the reference kernel).
+    StatusOr<std::unique_ptr<Kernel>> kernel = Unimplemented(label + " is not supported");
+    for (const auto& [priority, factory] : factories) {
+      if (options.reference_kernels_only && priority > KernelRegistry::kReferencePriority) {
+        continue;
+      }
+      kernel = factory(context);
+      if (kernel.ok() || kernel.status().code() != StatusCode::kUnimplemented) break;
+    }
     if (!kernel.ok()) return kernel.status().WithPrefix(label);
     steps_.push_back(
         Step{std::move(kernel).value(), std::move(label), node.inputs, node.outputs, {}});

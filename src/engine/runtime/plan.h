@@ -32,6 +32,9 @@ struct CompileOptions {
   // Threads one Run() may use. The server never gives instances more than
   // the cores in total.
   int intra_op_threads = 1;
+  // Use only the reference kernels (the oracle optimized kernels are tested
+  // against, and a way to rule them out when debugging).
+  bool reference_kernels_only = false;
 };
 
 class Plan {
