@@ -82,6 +82,9 @@ class KernelRegistry {
   // The highest-priority factory, or null when nothing is registered for
   // (domain, op_type). `domain` "" and "ai.onnx" are the same.
   KernelFactory Find(std::string_view domain, std::string_view op_type) const;
+  // The reference (priority 0) factory, or null: what tests of the
+  // reference kernels and optimized kernels' fallbacks use.
+  KernelFactory FindReference(std::string_view domain, std::string_view op_type) const;
   // Every factory for (domain, op_type), highest priority first, with its
   // priority.
   std::vector<std::pair<int, KernelFactory>> FindAll(std::string_view domain,

@@ -21,6 +21,14 @@ KernelFactory KernelRegistry::Find(std::string_view domain, std::string_view op_
   return all.empty() ? nullptr : all.front().second;
 }
 
+KernelFactory KernelRegistry::FindReference(std::string_view domain,
+                                            std::string_view op_type) const {
+  for (const auto& [priority, factory] : FindAll(domain, op_type)) {
+    if (priority == kReferencePriority) return factory;
+  }
+  return nullptr;
+}
+
 std::vector<std::pair<int, KernelFactory>> KernelRegistry::FindAll(
     std::string_view domain, std::string_view op_type) const {
   std::lock_guard<std::mutex> lock(mu_);

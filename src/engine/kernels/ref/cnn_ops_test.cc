@@ -77,7 +77,7 @@ struct Op {
   }
 
   StatusOr<std::unique_ptr<Kernel>> Build(size_t num_inputs, size_t num_outputs) const {
-    KernelFactory factory = KernelRegistry::Global().Find("", node.op_type);
+    KernelFactory factory = KernelRegistry::Global().FindReference("", node.op_type);
     if (factory == nullptr) return NotFound("no kernel for " + node.op_type);
     Node n = node;
     n.inputs.assign(num_inputs, 0);

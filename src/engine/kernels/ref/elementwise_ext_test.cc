@@ -46,7 +46,7 @@ std::vector<float> HalfValues(const Tensor& t) {
 // Builds the registered kernel for `node` (null inputs are omitted optional
 // inputs) and runs it.
 StatusOr<Tensor> RunOp(Node node, std::vector<const Tensor*> inputs, int64_t opset = 17) {
-  KernelFactory factory = KernelRegistry::Global().Find("", node.op_type);
+  KernelFactory factory = KernelRegistry::Global().FindReference("", node.op_type);
   if (factory == nullptr) return NotFound("no kernel for " + node.op_type);
   node.inputs.clear();
   for (const Tensor* t : inputs) node.inputs.push_back(t ? 0 : kNoValue);

@@ -37,7 +37,7 @@ std::vector<T> Values(const Tensor& t) {
 
 StatusOr<std::vector<Tensor>> RunOpN(Node node, std::vector<const Tensor*> inputs,
                                      size_t n_outputs, int64_t opset = 17) {
-  KernelFactory factory = KernelRegistry::Global().Find("", node.op_type);
+  KernelFactory factory = KernelRegistry::Global().FindReference("", node.op_type);
   if (factory == nullptr) return NotFound("no kernel for " + node.op_type);
   node.inputs.clear();
   for (const Tensor* t : inputs) node.inputs.push_back(t ? 0 : kNoValue);

@@ -29,7 +29,7 @@ std::vector<T> Values(const Tensor& t) {
 
 // Builds the registered kernel for `op` with `node`'s attributes and runs it.
 StatusOr<Tensor> RunOp(Node node, std::vector<const Tensor*> inputs, int64_t opset = 17) {
-  KernelFactory factory = KernelRegistry::Global().Find("", node.op_type);
+  KernelFactory factory = KernelRegistry::Global().FindReference("", node.op_type);
   if (factory == nullptr) return NotFound("no kernel for " + node.op_type);
   node.inputs.assign(inputs.size(), 0);
   node.outputs = {0};

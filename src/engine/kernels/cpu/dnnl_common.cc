@@ -1,0 +1,86 @@
+#include "engine/kernels/cpu/dnnl_common.h"
+
+#include <dlfcn.h>
+
+#include <string>
+
+namespace nereid::engine::cpu {
+
+const dnnl::engine& CpuEngine() {
+  static const dnnl::engine* const engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  return *engine;
+}
+
+dnnl::stream& CpuStream() {
+  thread_local dnnl::stream stream(CpuEngine());
+  return stream;
+}
+
+dnnl::memory::dims ToDims(const Shape& shape) {
+  return dnnl::memory::dims(shape.begin(), shape.end());
+}
+
+dnnl::memory::data_type ToDnnlType(DataType dtype) {
+  using dt = dnnl::memory::data_type;
+  switch (dtype) {
+    case DataType::kFp32:
+      return dt::f32;
+    case DataType::kFp16:
+      return dt::f16;
+    case DataType::kBf16:
+      return dt::bf16;
+    case DataType::kInt32:
+      return dt::s32;
+    case DataType::kInt8:
+      return dt::s8;
+    case DataType::kUint8:
+      return dt::u8;
+    default:
+      return dt::undef;
+  }
+}
+
+dnnl::memory::format_tag PlainTag(size_t rank) {
+  using tag = dnnl::memory::format_tag;
+  switch (rank) {
+    case 1:
+      return tag::a;
+    case 2:
+      return tag::ab;
+    case 3:
+      return tag::abc;
+    case 4:
+      return tag::abcd;
+    case 5:
+      return tag::abcde;
+    case 6:
+      return tag::abcdef;
+    default:
+      return tag::undef;
+  }
+}
+
+// omp_set_num_threads is looked up at run time: the OpenMP runtime is loaded
+// as libdnnl's dependency, but the kernel library is not linked against it
+// directly (no -fopenmp / OpenMP::OpenMP_CXX in the build), so a direct call
+// fails to link ("DSO missing from command line").
+void SetThreads(int threads) {
+  using SetFn = void (*)(int);
+  static const SetFn set_num_threads =
+      reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  if (set_num_threads != nullptr) set_num_threads(threads < 1 ? 1 : threads);
+}
+
+Status DnnlError(const dnnl::error& e, std::string_view what) {
+  std::string msg = "oneDNN " + std::string(what) + ": " + e.what();
+  switch (e.status) {
+    case dnnl_unimplemented:
+      return Unimplemented(std::move(msg));
+    case dnnl_invalid_arguments:
+      return InvalidArgument(std::move(msg));
+    default:
+      return Internal(std::move(msg));
+  }
+}
+
+}  // namespace nereid::engine::cpu
