@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/kernels/kernel.h"
+#include "engine/kernels/ref/kernel_test_util.h"
 #include "engine/kernels/ref/numeric.h"
 
 namespace nereid::engine {
@@ -18,75 +19,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-template <typename T>
-Tensor Make(DataType dtype, Shape shape, std::vector<T> values) {
-  Tensor t = Tensor::AllocateDense(dtype, std::move(shape));
-  std::copy(values.begin(), values.end(), t.mutable_data_as<T>());
-  return t;
-}
+using namespace testutil;  // NOLINT: test helpers
 
-Tensor F32(Shape shape, std::vector<float> v) { return Make<float>(DataType::kFp32, shape, v); }
-Tensor I64(Shape shape, std::vector<int64_t> v) { return Make<int64_t>(DataType::kInt64, shape, v); }
-Tensor Bools(Shape shape, std::vector<uint8_t> v) { return Make<uint8_t>(DataType::kBool, shape, v); }
-
-template <typename T>
-std::vector<T> Values(const Tensor& t) {
-  const T* p = t.data_as<T>();
-  return std::vector<T>(p, p + t.byte_size() / sizeof(T));
-}
-
-StatusOr<std::vector<Tensor>> RunOpN(Node node, std::vector<const Tensor*> inputs,
-                                     size_t n_outputs, int64_t opset = 17) {
-  KernelFactory factory = KernelRegistry::Global().FindReference("", node.op_type);
-  if (factory == nullptr) return NotFound("no kernel for " + node.op_type);
-  node.inputs.clear();
-  for (const Tensor* t : inputs) node.inputs.push_back(t ? 0 : kNoValue);
-  node.outputs.assign(n_outputs, 0);
-  KernelBuildContext context{node, opset, {}, {}, {}};
-  for (const Tensor* t : inputs) {
-    context.input_dtypes.push_back(t ? t->dtype() : DataType::kInvalid);
-  }
-  ASSIGN_OR_RETURN(auto kernel, factory(context));
-  std::vector<Tensor> outputs(n_outputs);
-  RETURN_IF_ERROR(kernel->Run(inputs, outputs));
-  return outputs;
-}
-
-StatusOr<Tensor> RunOp(Node node, std::vector<const Tensor*> inputs, int64_t opset = 17) {
-  ASSIGN_OR_RETURN(std::vector<Tensor> out, RunOpN(std::move(node), std::move(inputs), 1, opset));
-  return std::move(out[0]);
-}
-
-Node Op(std::string op_type) {
-  Node n;
-  n.op_type = std::move(op_type);
-  return n;
-}
-
-void SetInt(Node* n, const std::string& name, int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInt;
-  a.i = v;
-  n->attributes[name] = a;
-}
-void SetFloat(Node* n, const std::string& name, float v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kFloat;
-  a.f = v;
-  n->attributes[name] = a;
-}
-void SetString(Node* n, const std::string& name, std::string v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kString;
-  a.s = std::move(v);
-  n->attributes[name] = a;
-}
-void SetInts(Node* n, const std::string& name, std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInts;
-  a.ints = std::move(v);
-  n->attributes[name] = a;
-}
 
 StatusCode CodeOf(const StatusOr<Tensor>& r) { return r.ok() ? StatusCode::kOk : r.status().code(); }
 

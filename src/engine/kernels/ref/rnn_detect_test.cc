@@ -15,6 +15,7 @@
 
 #include "engine/ir/onnx_tensor.h"
 #include "engine/kernels/kernel.h"
+#include "engine/kernels/ref/kernel_test_util.h"
 #include "engine/kernels/ref/numeric.h"
 #include "engine/runtime/plan.h"
 
@@ -24,61 +25,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-template <typename T>
-Tensor Make(DataType dtype, Shape shape, std::vector<T> values) {
-  Tensor t = Tensor::AllocateDense(dtype, std::move(shape));
-  std::copy(values.begin(), values.end(), t.mutable_data_as<T>());
-  return t;
-}
-Tensor F32(Shape shape, std::vector<float> v) { return Make<float>(DataType::kFp32, shape, v); }
-Tensor I64(Shape shape, std::vector<int64_t> v) {
-  return Make<int64_t>(DataType::kInt64, shape, v);
-}
-Tensor I32(Shape shape, std::vector<int32_t> v) {
-  return Make<int32_t>(DataType::kInt32, shape, v);
-}
+using namespace testutil;  // NOLINT: test helpers
 
-template <typename T>
-std::vector<T> Values(const Tensor& t) {
-  const T* p = t.data_as<T>();
-  return std::vector<T>(p, p + t.byte_size() / sizeof(T));
-}
-
-Node Op(std::string op_type) {
-  Node n;
-  n.op_type = std::move(op_type);
-  return n;
-}
-void SetInt(Node* n, const std::string& name, int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInt;
-  a.i = v;
-  n->attributes[name] = a;
-}
-void SetFloat(Node* n, const std::string& name, float v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kFloat;
-  a.f = v;
-  n->attributes[name] = a;
-}
-void SetString(Node* n, const std::string& name, std::string v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kString;
-  a.s = std::move(v);
-  n->attributes[name] = a;
-}
-void SetInts(Node* n, const std::string& name, std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInts;
-  a.ints = std::move(v);
-  n->attributes[name] = a;
-}
-void SetStrings(Node* n, const std::string& name, std::vector<std::string> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kStrings;
-  a.strings = std::move(v);
-  n->attributes[name] = a;
-}
 
 // Builds the kernel with `outputs` named outputs (false: omitted) and runs it.
 StatusOr<std::vector<Tensor>> RunNode(Node node, std::vector<const Tensor*> inputs,
