@@ -147,7 +147,7 @@ def main():
     lines = [f"Engine benchmark, {date}, {args.threads} threads each, FP32 peak measured in the same run: "
              f"{peak['gflops']:.0f} GFLOP/s ({peak['isa']}, `build/bench/fp32_peak`).",
              "",
-             f"Command: `/usr/bin/python3 bench/engine_bench.py --threads {args.threads} --budget-s {args.budget_s:g}`",
+             f"Command: `/usr/bin/python3 bench/engine_bench.py --threads {args.threads} --budget-s {args.budget_s:g} --write`",
              "",
              "| model | batch | engine | median ms | p99 ms | runs | items/s | % of FP32 peak | latency vs ORT |",
              "|---|---|---|---|---|---|---|---|---|"]
