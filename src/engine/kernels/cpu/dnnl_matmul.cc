@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "engine/kernels/cpu/dnnl_common.h"
+#include "engine/kernels/ref/matmul_shape.h"
 #include "engine/kernels/kernel.h"
 
 namespace nereid::engine::cpu {
@@ -254,18 +255,40 @@ std::vector<int64_t> KeyOf(std::initializer_list<const memory::dims*> parts) {
 }
 
 // ---------------------------------------------------------------------------
-// MatMul
+// State both kernels share: the reference fallback, the thread budget, the
+// constant B (packed per shape through the cache) and the primitive cache.
 // ---------------------------------------------------------------------------
 
-class DnnlMatMulKernel final : public Kernel {
- public:
-  DnnlMatMulKernel(std::unique_ptr<Kernel> reference, int threads, const Tensor* constant_b)
+class DnnlMatMulBase : public Kernel {
+ protected:
+  DnnlMatMulBase(std::unique_ptr<Kernel> reference, int threads, const Tensor* constant_b)
       : reference_(std::move(reference)), threads_(threads) {
     if (constant_b != nullptr && constant_b->dtype() == DataType::kFp32 && Aligned(*constant_b)) {
       constant_b_ = *constant_b;
       has_constant_b_ = true;
     }
   }
+
+  Status Fallback(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const {
+    g_fallbacks.fetch_add(1, std::memory_order_relaxed);
+    return reference_->Run(inputs, outputs);
+  }
+
+  std::unique_ptr<Kernel> reference_;
+  int threads_;
+  Tensor constant_b_;
+  bool has_constant_b_ = false;
+  PrimitiveCache cache_;
+};
+
+// ---------------------------------------------------------------------------
+// MatMul
+// ---------------------------------------------------------------------------
+
+class DnnlMatMulKernel final : public DnnlMatMulBase {
+ public:
+  DnnlMatMulKernel(std::unique_ptr<Kernel> reference, int threads, const Tensor* constant_b)
+      : DnnlMatMulBase(std::move(reference), threads, constant_b) {}
 
   Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
     SetThreads(threads_);
@@ -279,30 +302,17 @@ class DnnlMatMulKernel final : public Kernel {
         b.shape().empty() || !Aligned(a) || !Aligned(b)) {
       return Fallback(inputs, outputs);
     }
-    Shape sa = a.shape();
-    Shape sb = b.shape();
-    const bool a_vec = sa.size() == 1;
-    const bool b_vec = sb.size() == 1;
-    if (a_vec) sa.insert(sa.begin(), 1);
-    if (b_vec) sb.push_back(1);
-    const int64_t m = sa[sa.size() - 2];
-    const int64_t k = sa.back();
-    const int64_t n = sb.back();
-    if (sb[sb.size() - 2] != k) return Fallback(inputs, outputs);  // reference reports it
-    // Broadcast the batch dims (right-aligned).
-    const size_t batch_rank = std::max(sa.size(), sb.size()) - 2;
-    Shape batch_a(batch_rank, 1), batch_b(batch_rank, 1), batch(batch_rank, 1);
-    std::copy(sa.begin(), sa.end() - 2, batch_a.end() - static_cast<ptrdiff_t>(sa.size() - 2));
-    std::copy(sb.begin(), sb.end() - 2, batch_b.end() - static_cast<ptrdiff_t>(sb.size() - 2));
-    for (size_t i = 0; i < batch_rank; ++i) {
-      if (batch_a[i] != batch_b[i] && batch_a[i] != 1 && batch_b[i] != 1) {
-        return Fallback(inputs, outputs);
-      }
-      batch[i] = batch_a[i] == 1 ? batch_b[i] : batch_a[i];
-    }
-    Shape out_shape = batch;
-    if (!a_vec) out_shape.push_back(m);
-    if (!b_vec) out_shape.push_back(n);
+    auto geometry = ref::MatMulShapes(a.shape(), b.shape());
+    if (!geometry.ok()) return Fallback(inputs, outputs);  // the reference reports it
+    const ref::MatMulGeometry& g = *geometry;
+    const Shape& sa = g.a;
+    const Shape& sb = g.b;
+    const int64_t m = g.m, k = g.k, n = g.n;
+    const Shape& batch = g.batch;
+    const Shape& batch_a = g.batch_a;
+    const Shape& batch_b = g.batch_b;
+    const Shape& out_shape = g.out;
+    const size_t batch_rank = batch.size();
     if (m == 0 || k == 0 || n == 0 || Product(batch, 0, batch.size()) == 0 ||
         batch_rank + 2 > DNNL_MAX_NDIMS) {
       return Fallback(inputs, outputs);
@@ -346,37 +356,21 @@ class DnnlMatMulKernel final : public Kernel {
     }
   }
 
- private:
-  Status Fallback(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const {
-    g_fallbacks.fetch_add(1, std::memory_order_relaxed);
-    return reference_->Run(inputs, outputs);
-  }
-
-  std::unique_ptr<Kernel> reference_;
-  int threads_;
-  Tensor constant_b_;
-  bool has_constant_b_ = false;
-  PrimitiveCache cache_;
 };
 
 // ---------------------------------------------------------------------------
 // Gemm
 // ---------------------------------------------------------------------------
 
-class DnnlGemmKernel final : public Kernel {
+class DnnlGemmKernel final : public DnnlMatMulBase {
  public:
   DnnlGemmKernel(std::unique_ptr<Kernel> reference, int threads, float alpha, float beta,
                  bool trans_a, bool trans_b, const Tensor* constant_b, const Tensor* constant_c)
-      : reference_(std::move(reference)),
-        threads_(threads),
+      : DnnlMatMulBase(std::move(reference), threads, constant_b),
         alpha_(alpha),
         beta_(beta),
         trans_a_(trans_a),
         trans_b_(trans_b) {
-    if (constant_b != nullptr && constant_b->dtype() == DataType::kFp32 && Aligned(*constant_b)) {
-      constant_b_ = *constant_b;
-      has_constant_b_ = true;
-    }
     if (constant_c != nullptr && constant_c->dtype() == DataType::kFp32) {
       // beta * C, once.
       scaled_c_ = Tensor::AllocateDense(DataType::kFp32, constant_c->shape());
@@ -500,23 +494,13 @@ class DnnlGemmKernel final : public Kernel {
   }
 
  private:
-  Status Fallback(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const {
-    g_fallbacks.fetch_add(1, std::memory_order_relaxed);
-    return reference_->Run(inputs, outputs);
-  }
-
-  std::unique_ptr<Kernel> reference_;
-  int threads_;
   float alpha_;
   float beta_;
   bool trans_a_;
   bool trans_b_;
-  Tensor constant_b_;
-  bool has_constant_b_ = false;
   Tensor scaled_c_;  // beta * constant C
   const char* constant_c_data_ = nullptr;
   bool has_constant_c_ = false;
-  PrimitiveCache cache_;
 };
 
 StatusOr<std::unique_ptr<Kernel>> MakeDnnlMatMul(const KernelBuildContext& context) {

@@ -8,6 +8,7 @@
 #include "engine/kernels/kernel.h"
 #include "engine/kernels/ref/broadcast.h"
 #include "engine/kernels/ref/dispatch.h"
+#include "engine/kernels/ref/matmul_shape.h"
 #include "engine/kernels/ref/ref_util.h"
 
 namespace nereid::engine::ref {
@@ -44,29 +45,12 @@ class MatMulKernel final : public Kernel {
     RETURN_IF_ERROR(CheckSameDtype(inputs));
     const Tensor& a = *inputs[0];
     const Tensor& b = *inputs[1];
-    if (a.shape().empty() || b.shape().empty()) {
-      return InvalidArgument("MatMul inputs must have rank >= 1");
-    }
-    // 1-D promotion: A [K] -> [1, K]; B [K] -> [K, 1]; the added dims are dropped again.
-    Shape sa = a.shape();
-    Shape sb = b.shape();
-    const bool a_vec = sa.size() == 1;
-    const bool b_vec = sb.size() == 1;
-    if (a_vec) sa.insert(sa.begin(), 1);
-    if (b_vec) sb.push_back(1);
-    const int64_t m = sa[sa.size() - 2];
-    const int64_t k = sa.back();
-    const int64_t n = sb.back();
-    if (sb[sb.size() - 2] != k) {
-      return InvalidArgument("MatMul inner dimensions differ: " + ShapeToString(a.shape()) + " x " +
-                             ShapeToString(b.shape()));
-    }
-    Shape batch_a(sa.begin(), sa.end() - 2);
-    Shape batch_b(sb.begin(), sb.end() - 2);
-    ASSIGN_OR_RETURN(Shape batch, BroadcastShapes(batch_a, batch_b));
-    Shape out_shape = batch;
-    if (!a_vec) out_shape.push_back(m);
-    if (!b_vec) out_shape.push_back(n);
+    ASSIGN_OR_RETURN(const MatMulGeometry g, MatMulShapes(a.shape(), b.shape()));
+    const int64_t m = g.m, k = g.k, n = g.n;
+    const Shape& batch = g.batch;
+    const Shape& batch_a = g.batch_a;
+    const Shape& batch_b = g.batch_b;
+    const Shape& out_shape = g.out;
     // Batch strides in units of whole matrices.
     const auto stride_a = BroadcastStrides(batch_a, batch);
     const auto stride_b = BroadcastStrides(batch_b, batch);
