@@ -191,6 +191,8 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   run->add_option("--save-outputs", run_options.save_outputs, "Write outputs as DIR/<name>.npy");
+  run->add_flag("--profile", run_options.profile,
+                "Time every step (fused node) and print the slowest steps and op types");
 
   // `nereid --model-repository DIR ...` behaves like tritonserver: serve.
   std::vector<std::string> args(argv + 1, argv + argc);

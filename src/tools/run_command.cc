@@ -6,6 +6,10 @@
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
 #include <random>
 
 #include "engine/runtime/plan.h"
@@ -64,6 +68,38 @@ void PrintSummary(const std::string& name, const Tensor& t) {
   std::printf("\n");
 }
 
+void PrintProfile(const engine::RunProfile& profile, int runs) {
+  double total = 0;
+  for (const auto& step : profile.steps) total += step.total_ms;
+  if (total <= 0 || runs <= 0) return;
+  std::map<std::string, std::pair<double, int>> by_op;  // op -> (ms, steps)
+  for (const auto& step : profile.steps) {
+    by_op[step.op_type].first += step.total_ms;
+    by_op[step.op_type].second += 1;
+  }
+  std::vector<std::pair<double, std::string>> ops;
+  for (const auto& [op, v] : by_op) ops.emplace_back(v.first, op);
+  std::sort(ops.rbegin(), ops.rend());
+  std::printf("profile: %zu steps, %.3f ms per run inside kernels\n", profile.steps.size(),
+              total / runs);
+  std::printf("  by op type:              ms/run      %%   steps\n");
+  for (const auto& [ms, op] : ops) {
+    std::printf("  %-24s %9.3f %6.1f %7d\n", op.c_str(), ms / runs, 100.0 * ms / total,
+                by_op[op].second);
+  }
+  std::vector<size_t> order(profile.steps.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return profile.steps[a].total_ms > profile.steps[b].total_ms;
+  });
+  std::printf("  slowest steps (#, ms/run, %%, step):\n");
+  for (size_t k = 0; k < std::min<size_t>(order.size(), 25); ++k) {
+    const auto& step = profile.steps[order[k]];
+    std::printf("  %4zu %9.3f %6.1f  %s\n", order[k], step.total_ms / runs,
+                100.0 * step.total_ms / total, step.label.c_str());
+  }
+}
+
 }  // namespace
 
 int RunModel(const RunOptions& options) {
@@ -109,9 +145,10 @@ int RunModel(const RunOptions& options) {
     }
   }
   std::vector<double> ms;
+  engine::RunProfile profile;
   for (int i = 0; i < std::max(1, options.iterations); ++i) {
     auto a = std::chrono::steady_clock::now();
-    Status s = (*plan)->Run(views, &outputs);
+    Status s = (*plan)->Run(views, &outputs, options.profile ? &profile : nullptr);
     auto b = std::chrono::steady_clock::now();
     if (!s.ok()) {
       std::fprintf(stderr, "error: %s\n", s.message().c_str());
@@ -137,6 +174,7 @@ int RunModel(const RunOptions& options) {
   mean /= ms.size();
   std::printf("latency over %zu runs: p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  mean %.3f ms\n",
               ms.size(), pct(0.5), pct(0.9), pct(0.99), mean);
+  if (options.profile) PrintProfile(profile, static_cast<int>(ms.size()));
   return 0;
 }
 

@@ -2,9 +2,11 @@
 //
 //   nereid run MODEL.onnx [--input NAME=FILE.npy ...] [--batch N] [--iterations K]
 //              [--warmup W] [--threads T] [--save-outputs DIR]
+//              [--profile]
 //
 // Inputs not given get fixed-seed random data (symbolic first dimension =
-// --batch). Prints each output's shape and summary and latency percentiles.
+// --batch). Prints each output's shape and summary and latency percentiles; --profile adds the time per step
+// (fused node) and per op type, like trtexec's per-layer profile.
 #pragma once
 
 #include <map>
@@ -20,6 +22,7 @@ struct RunOptions {
   int warmup = 0;
   int threads = 1;
   std::string save_outputs;  // directory for <output>.npy, empty: none
+  bool profile = false;      // per-step timing over the timed runs
 };
 
 // Returns the process exit status (0 on success); errors go to stderr.

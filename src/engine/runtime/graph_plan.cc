@@ -1,6 +1,7 @@
 #include "engine/runtime/graph_plan.h"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <new>
 #include <string>
@@ -59,8 +60,9 @@ Status GraphPlan::BuildSteps(const CompileOptions& options) {
       if (kernel.ok() || kernel.status().code() != StatusCode::kUnimplemented) break;
     }
     if (!kernel.ok()) return kernel.status().WithPrefix(label);
-    steps_.push_back(
-        Step{std::move(kernel).value(), std::move(label), node.inputs, node.outputs, {}});
+    std::string op_type = node.domain.empty() ? node.op_type : node.domain + "." + node.op_type;
+    steps_.push_back(Step{std::move(kernel).value(), std::move(label), std::move(op_type),
+                          node.inputs, node.outputs, {}});
   }
   return Status::Ok();
 }
@@ -132,11 +134,16 @@ Status GraphPlan::ValidateInputs(const std::vector<TensorView>& inputs) const {
   return Status::Ok();
 }
 
-Status GraphPlan::Run(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs) const {
+Status GraphPlan::Run(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs,
+                      RunProfile* profile) const {
   if (outputs == nullptr) return InvalidArgument("outputs must not be null");
   RETURN_IF_ERROR(ValidateInputs(inputs));
+  if (profile != nullptr && profile->steps.size() != steps_.size()) {
+    profile->steps.clear();
+    for (const Step& step : steps_) profile->steps.push_back({step.label, step.op_type, 0, 0});
+  }
   try {
-    return Execute(inputs, outputs);
+    return Execute(inputs, outputs, profile);
   } catch (const std::bad_alloc&) {
     return ResourceExhausted("out of memory while running the model");
   } catch (const std::exception& e) {
@@ -144,8 +151,8 @@ Status GraphPlan::Run(const std::vector<TensorView>& inputs, std::vector<Tensor>
   }
 }
 
-Status GraphPlan::Execute(const std::vector<TensorView>& inputs,
-                          std::vector<Tensor>* outputs) const {
+Status GraphPlan::Execute(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs,
+                          RunProfile* profile) const {
   // slots[v] holds value v while it is live; an empty Tensor has dtype kInvalid.
   std::vector<Tensor> slots(graph_.values.size());
   for (const auto& [id, tensor] : graph_.initializers) slots[id] = tensor;
@@ -164,13 +171,21 @@ Status GraphPlan::Execute(const std::vector<TensorView>& inputs,
   }
   std::vector<const Tensor*> args;
   std::vector<Tensor> results;
-  for (const Step& step : steps_) {
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    const Step& step = steps_[s];
     args.clear();
     for (int v : step.inputs) args.push_back(v == kNoValue ? nullptr : &slots[v]);
     // At least one slot, even for a (malformed) node without outputs, so a
     // kernel that skipped its arity check cannot write out of bounds.
     results.assign(std::max<size_t>(step.outputs.size(), 1), Tensor());
+    const auto start = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     Status status = step.kernel->Run(args, results);
+    if (profile) {
+      profile->steps[s].total_ms += std::chrono::duration<double, std::milli>(
+                                        std::chrono::steady_clock::now() - start)
+                                        .count();
+      ++profile->steps[s].calls;
+    }
     if (!status.ok()) return status.WithPrefix(step.label);
     for (size_t o = 0; o < step.outputs.size(); ++o) {
       const int v = step.outputs[o];

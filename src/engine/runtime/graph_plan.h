@@ -28,12 +28,15 @@ class GraphPlan final : public Plan {
 
   const std::vector<ValueInfo>& inputs() const override { return inputs_; }
   const std::vector<ValueInfo>& outputs() const override { return outputs_; }
-  Status Run(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs) const override;
+  using Plan::Run;
+  Status Run(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs,
+             RunProfile* profile) const override;
 
  private:
   struct Step {
     std::unique_ptr<Kernel> kernel;
     std::string label;        // DescribeNode(), for errors
+    std::string op_type;      // "Conv", "nereid.FusedConv"; for profiles
     std::vector<int> inputs;  // value ids (kNoValue: omitted)
     std::vector<int> outputs;
     std::vector<int> release;  // values whose last use is this step
@@ -43,7 +46,8 @@ class GraphPlan final : public Plan {
   Status BuildSteps(const CompileOptions& options);
   void PlanLiveness();
   Status ValidateInputs(const std::vector<TensorView>& inputs) const;
-  Status Execute(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs) const;
+  Status Execute(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs,
+                 RunProfile* profile) const;
 
   Graph graph_;
   std::vector<ValueInfo> inputs_;

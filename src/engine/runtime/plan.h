@@ -28,6 +28,21 @@ struct ValueInfo {
   Shape shape;
 };
 
+// Time spent in one step of a plan (a node, or a fused group of nodes) over
+// the runs a RunProfile accumulated.
+struct StepTiming {
+  std::string label;    // DescribeNode() of the step's node
+  std::string op_type;  // "Conv", or "nereid.FusedConv" for a fused step
+  double total_ms = 0;
+  int64_t calls = 0;
+};
+
+// Per-step timings, filled by Plan::Run when a profile is passed. Steps are
+// in execution order; repeated runs add up.
+struct RunProfile {
+  std::vector<StepTiming> steps;
+};
+
 struct CompileOptions {
   // Threads one Run() may use. The server never gives instances more than
   // the cores in total.
@@ -55,7 +70,12 @@ class Plan {
   // Runs the graph. `inputs[i]` feeds inputs()[i]; on success `outputs`
   // holds one tensor per outputs()[i], in order. Shape or dtype mismatches
   // with the model -> InvalidArgument.
-  virtual Status Run(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs) const = 0;
+  Status Run(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs) const {
+    return Run(inputs, outputs, nullptr);
+  }
+  // As above; with a non-null `profile`, also adds each step's wall time to it.
+  virtual Status Run(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs,
+                     RunProfile* profile) const = 0;
 };
 
 }  // namespace nereid::engine
