@@ -1,6 +1,6 @@
 #include "engine/kernels/cpu/dnnl_common.h"
 
-#include <dlfcn.h>
+#include <omp.h>
 
 #include <string>
 
@@ -60,16 +60,7 @@ dnnl::memory::format_tag PlainTag(size_t rank) {
   }
 }
 
-// omp_set_num_threads is looked up at run time: the OpenMP runtime is loaded
-// as libdnnl's dependency, but the kernel library is not linked against it
-// directly (no -fopenmp / OpenMP::OpenMP_CXX in the build), so a direct call
-// fails to link ("DSO missing from command line").
-void SetThreads(int threads) {
-  using SetFn = void (*)(int);
-  static const SetFn set_num_threads =
-      reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
-  if (set_num_threads != nullptr) set_num_threads(threads < 1 ? 1 : threads);
-}
+void SetThreads(int threads) { omp_set_num_threads(threads < 1 ? 1 : threads); }
 
 Status DnnlError(const dnnl::error& e, std::string_view what) {
   std::string msg = "oneDNN " + std::string(what) + ": " + e.what();
