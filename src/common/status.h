@@ -98,6 +98,9 @@ class [[nodiscard]] StatusOr {
   const T& operator*() const& { return *value_; }
   T* operator->() { return &*value_; }
   const T* operator->() const { return &*value_; }
+  // The value, or `fallback` on error (the error is dropped: for callers
+  // that treat any failure the same way, e.g. "not a pattern we fuse").
+  T value_or(T fallback) const& { return ok() ? *value_ : std::move(fallback); }
 
  private:
   Status status_;

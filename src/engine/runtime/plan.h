@@ -50,6 +50,11 @@ struct CompileOptions {
   // Use only the reference kernels (the oracle optimized kernels are tested
   // against, and a way to rule them out when debugging).
   bool reference_kernels_only = false;
+  // Run the graph passes (engine/passes/: constant folding, fusions, layout).
+  // Off: the graph runs as imported (before/after tests, debugging).
+  bool optimize = true;
+  // Passes to skip by name (see engine/passes/pass_registry.cc).
+  std::vector<std::string> disabled_passes;
 };
 
 class Plan {

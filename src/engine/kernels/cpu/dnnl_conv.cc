@@ -1,6 +1,11 @@
-// Conv (opsets 1 and 11) on oneDNN: fp32 1-D/2-D/3-D grouped (including
-// depthwise), strided, dilated, padded (explicit or auto_pad) convolution
-// with an optional bias, via dnnl::convolution_forward.
+// Conv (opsets 1 and 11) and nereid.FusedConv on oneDNN: fp32 1-D/2-D/3-D
+// grouped (including depthwise), strided, dilated, padded (explicit or
+// auto_pad) convolution with an optional bias, via
+// dnnl::convolution_forward. FusedConv adds post-ops: a residual sum (input
+// Z, added in place in the destination) and an eltwise activation, and may
+// read and write the blocked nChw<b>c layout (engine/ir/fused_ops.h), which
+// oneDNN's direct convolutions use natively, so chains of blocked
+// convolutions run without any reorder.
 //
 // Layouts: X and Y are plain (ncw / nchw / ncdhw) tensors, wrapped without
 // copies; the weights use the layout the primitive prefers (format_tag::any).
@@ -28,7 +33,10 @@
 // of {primitive, packed weights} is guarded by a mutex held only for lookup
 // and creation; primitives execute outside it with per-call memory objects
 // and a per-call user scratchpad.
+#include <algorithm>
+#include <cstring>
 #include <deque>
+#include <limits>
 #include <unordered_map>
 #include <map>
 #include <memory>
@@ -38,6 +46,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/kernels/blocked_layout.h"
 #include "engine/kernels/cpu/dnnl_common.h"
 #include "engine/kernels/kernel.h"
 #include "engine/kernels/ref/conv_pool_util.h"
@@ -54,11 +63,11 @@ constexpr size_t kMaxCachedShapes = 16;
 struct ConvEntry {
   bool supported = false;  // false: oneDNN has no implementation; use the reference
   dnnl::convolution_forward prim;
-  memory::desc src_md;       // plain X
+  memory::desc src_md;       // X as given (plain or blocked)
   memory::desc user_w_md;    // plain W (oi.. or goi..)
   memory::desc prim_w_md;    // W in the primitive's layout
   memory::desc bias_md;      // [M]; zero desc when no bias
-  memory::desc dst_md;       // plain Y
+  memory::desc dst_md;       // Y as produced (plain or blocked)
   memory::desc scratch_md;   // user scratchpad
   // Blocked activations: the primitive runs on src/dst in its preferred
   // (blocked) layout, reordered from/to the plain tensors on every call.
@@ -67,16 +76,31 @@ struct ConvEntry {
   memory::desc prim_dst_md;
   dnnl::reorder src_to_prim;
   dnnl::reorder prim_to_dst;
+  dnnl::reorder dst_to_prim;  // residual Z into the primitive's dst (sum post-op)
   bool reorder_w = false;    // user_w_md != prim_w_md
   std::optional<memory> packed_w;  // constant weights in prim_w_md
-  Shape out_shape;
+  Shape out_shape;  // of the output tensor (blocked: the 5-D physical shape)
 };
+
+// What a FusedConv adds to the convolution (nothing for a plain Conv).
+struct ConvFusion {
+  bool sum = false;            // input 3 (Z) is added before the activation
+  dnnl::algorithm act = dnnl::algorithm::undef;
+  float alpha = 0, beta = 0;
+  int64_t src_block = 0;       // 0: plain NCHW; 8/16: nChw<b>c
+  int64_t dst_block = 0;
+};
+
+memory::format_tag BlockedTag(int64_t block) {
+  return block == 16 ? memory::format_tag::nChw16c : memory::format_tag::nChw8c;
+}
 
 class DnnlConvKernel final : public Kernel {
  public:
   DnnlConvKernel(ref::WindowAttrs attrs, int64_t group, bool constant_w, int threads,
-                 std::unique_ptr<Kernel> reference)
+                 std::unique_ptr<Kernel> reference, ConvFusion fusion = {})
       : attrs_(std::move(attrs)),
+        fusion_(fusion),
         group_(group),
         constant_w_(constant_w),
         threads_(threads),
@@ -88,6 +112,7 @@ class DnnlConvKernel final : public Kernel {
     const Tensor& x = *inputs[0];
     const Tensor& w = *inputs[1];
     const Tensor* b = inputs.size() > 2 ? inputs[2] : nullptr;
+    const Tensor* z = fusion_.sum ? inputs[3] : nullptr;
     std::shared_ptr<const ConvEntry> entry;
     try {
       auto found = GetEntry(x, w, b);
@@ -97,8 +122,17 @@ class DnnlConvKernel final : public Kernel {
       return DnnlError(e, "Conv primitive creation");
     }
     if (entry == nullptr || !entry->supported) return reference_->Run(inputs, outputs);
+    // A residual that broadcasts (or is malformed) is added unfused.
+    if (z != nullptr && (z->shape() != entry->out_shape ||
+                         z->byte_size() != static_cast<size_t>(ref::NumElements(z->shape())) * 4)) {
+      return reference_->Run(inputs, outputs);
+    }
 
     ASSIGN_OR_RETURN(outputs[0], ref::AllocateOutput(DataType::kFp32, entry->out_shape));
+    // The sum post-op accumulates into the destination: start it as Z.
+    if (z != nullptr && !entry->blocked) {
+      std::memcpy(outputs[0].mutable_data(), z->data(), z->byte_size());
+    }
     try {
       const dnnl::engine& eng = CpuEngine();
       dnnl::stream& strm = CpuStream();
@@ -128,6 +162,10 @@ class DnnlConvKernel final : public Kernel {
         memory prim_src(entry->prim_src_md, eng);
         memory prim_dst(entry->prim_dst_md, eng);
         entry->src_to_prim.execute(strm, src, prim_src);
+        if (z != nullptr) {
+          memory user_z(entry->dst_md, eng, const_cast<char*>(z->data()));
+          entry->dst_to_prim.execute(strm, user_z, prim_dst);
+        }
         args[DNNL_ARG_SRC] = prim_src;
         args[DNNL_ARG_DST] = prim_dst;
         entry->prim.execute(strm, args);
@@ -146,19 +184,40 @@ class DnnlConvKernel final : public Kernel {
   // True when the inputs are well-formed fp32 tensors this kernel computes;
   // everything else goes to the reference kernel.
   bool Handles(std::span<const Tensor* const> inputs) const {
-    if (inputs.size() < 2 || inputs.size() > 3 || inputs[0] == nullptr || inputs[1] == nullptr) {
+    const size_t max_inputs = fusion_.sum ? 4 : 3;
+    if (inputs.size() < 2 || inputs.size() > max_inputs || inputs[0] == nullptr ||
+        inputs[1] == nullptr || (fusion_.sum && (inputs.size() < 4 || inputs[3] == nullptr))) {
       return false;
     }
     for (const Tensor* t : inputs) {
       if (t != nullptr && t->dtype() != DataType::kFp32) return false;
     }
-    const Shape& xs = inputs[0]->shape();
     const Shape& ws = inputs[1]->shape();
-    if (xs.size() < 3 || xs.size() > 5 || ws.size() != xs.size()) return false;
-    for (int64_t d : xs) {
+    for (int64_t d : ws) {
       if (d <= 0) return false;
     }
-    for (int64_t d : ws) {
+    if (fusion_.src_block > 0) {
+      // [N, ceil(C/b), H, W, b] holding C = ws[1] * group channels.
+      const Shape& xb = inputs[0]->shape();
+      if (xb.size() != 5 || ws.size() != 4 || xb[4] != fusion_.src_block ||
+          xb[1] != (ws[1] * group_ + fusion_.src_block - 1) / fusion_.src_block) {
+        return false;
+      }
+      for (int64_t d : xb) {
+        if (d <= 0) return false;
+      }
+      if (fusion_.dst_block > 0 && ws.size() != 4) return false;
+      return ws[0] % group_ == 0 &&
+             (inputs.size() < 3 || inputs[2] == nullptr ||
+              (inputs[2]->shape().size() == 1 && inputs[2]->shape()[0] == ws[0])) &&
+             inputs[0]->byte_size() ==
+                 static_cast<size_t>(ref::NumElements(xb)) * sizeof(float) &&
+             inputs[1]->byte_size() == static_cast<size_t>(ref::NumElements(ws)) * sizeof(float);
+    }
+    const Shape& xs = inputs[0]->shape();
+    if (xs.size() < 3 || xs.size() > 5 || ws.size() != xs.size()) return false;
+    if (fusion_.dst_block > 0 && xs.size() != 4) return false;
+    for (int64_t d : xs) {
       if (d <= 0) return false;
     }
     if (xs[1] % group_ != 0 || xs[1] / group_ != ws[1] || ws[0] % group_ != 0) return false;
@@ -198,14 +257,18 @@ class DnnlConvKernel final : public Kernel {
 
   StatusOr<std::shared_ptr<ConvEntry>> CreateEntry(const Tensor& x, const Tensor& w,
                                                    const Tensor* b) const {
-    const Shape& xs = x.shape();
     const Shape& ws = w.shape();
+    // Logical NC... shape of X (a blocked X holds ws[1] * group channels).
+    Shape xs = x.shape();
+    if (fusion_.src_block > 0) xs = {xs[0], ws[1] * group_, xs[2], xs[3]};
     ASSIGN_OR_RETURN(ref::Window window,
                      ref::ResolveWindow(attrs_, std::span(xs).subspan(2),
                                         std::span(ws).subspan(2), "Conv"));
     auto entry = std::make_shared<ConvEntry>();
-    entry->out_shape = {xs[0], ws[0]};
-    entry->out_shape.insert(entry->out_shape.end(), window.out.begin(), window.out.end());
+    Shape out_logical = {xs[0], ws[0]};
+    out_logical.insert(out_logical.end(), window.out.begin(), window.out.end());
+    entry->out_shape =
+        fusion_.dst_block > 0 ? BlockedShape(out_logical, fusion_.dst_block) : out_logical;
     for (int64_t d : window.out) {
       if (d <= 0) return entry;  // empty output: unsupported here, the reference handles it
     }
@@ -224,14 +287,23 @@ class DnnlConvKernel final : public Kernel {
     memory::dims pad_r = ToDims(window.pad_end);
 
     const auto f32 = memory::data_type::f32;
-    entry->src_md = memory::desc(ToDims(xs), f32, PlainTag(rank));
-    entry->dst_md = memory::desc(ToDims(entry->out_shape), f32, PlainTag(rank));
+    entry->src_md = memory::desc(
+        ToDims(xs), f32, fusion_.src_block > 0 ? BlockedTag(fusion_.src_block) : PlainTag(rank));
+    entry->dst_md = memory::desc(ToDims(out_logical), f32,
+                                 fusion_.dst_block > 0 ? BlockedTag(fusion_.dst_block)
+                                                       : PlainTag(rank));
     entry->user_w_md = memory::desc(w_dims, f32, PlainTag(w_dims.size()));
     memory::desc any_w(w_dims, f32, memory::format_tag::any);
     if (b != nullptr) entry->bias_md = memory::desc({ws[0]}, f32, memory::format_tag::a);
 
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::post_ops post_ops;
+    if (fusion_.sum) post_ops.append_sum(1.0f);
+    if (fusion_.act != dnnl::algorithm::undef) {
+      post_ops.append_eltwise(1.0f, fusion_.act, fusion_.alpha, fusion_.beta);
+    }
+    attr.set_post_ops(post_ops);
     const auto prop = dnnl::prop_kind::forward_inference;
     const auto alg = dnnl::algorithm::convolution_direct;
     auto make_pd = [&](const memory::desc& src_md, const memory::desc& dst_md) {
@@ -242,45 +314,54 @@ class DnnlConvKernel final : public Kernel {
                                                         strides, dilates, pad_l, pad_r);
       return dnnl::convolution_forward::primitive_desc(desc, attr, CpuEngine());
     };
-    dnnl::convolution_forward::primitive_desc pd;
-    // Spatial kernels (not 1x1): oneDNN's direct convolutions on blocked
-    // activations beat its gemm convolution on plain ones by ~1.9x even with
-    // the reorders in and out (ResNet-50 3x3 and 7x7 layers, AVX-512, one
-    // thread); for 1x1 the plain gemm path is about as fast, so keep it.
-    bool spatial_kernel = false;
-    for (size_t i = 2; i < ws.size(); ++i) spatial_kernel = spatial_kernel || ws[i] > 1;
-    if (spatial_kernel) {
+    auto try_pd = [&](const memory::desc& src_md, const memory::desc& dst_md)
+        -> std::optional<dnnl::convolution_forward::primitive_desc> {
       try {
-        memory::desc any_src(ToDims(xs), f32, memory::format_tag::any);
-        memory::desc any_dst(ToDims(entry->out_shape), f32, memory::format_tag::any);
-        pd = make_pd(any_src, any_dst);
-        entry->prim_src_md = pd.src_desc();
-        entry->prim_dst_md = pd.dst_desc();
-        entry->blocked =
-            entry->prim_src_md != entry->src_md || entry->prim_dst_md != entry->dst_md;
+        return make_pd(src_md, dst_md);
       } catch (const dnnl::error& e) {
         if (e.status != dnnl_unimplemented && e.status != dnnl_invalid_arguments) throw;
+        return std::nullopt;
+      }
+    };
+    std::optional<dnnl::convolution_forward::primitive_desc> pd;
+    // Tensors in the blocked layout: run on them directly (no reorders).
+    const bool user_blocked = fusion_.src_block > 0 || fusion_.dst_block > 0;
+    if (user_blocked) pd = try_pd(entry->src_md, entry->dst_md);
+    // Spatial kernels (not 1x1) on plain tensors: oneDNN's direct
+    // convolutions on blocked activations beat its gemm convolution on plain
+    // ones by ~1.9x even with the reorders in and out (ResNet-50 3x3 and 7x7
+    // layers, AVX-512, one thread); for 1x1 the plain gemm path is about as
+    // fast, so keep it.
+    bool spatial_kernel = false;
+    for (size_t i = 2; i < ws.size(); ++i) spatial_kernel = spatial_kernel || ws[i] > 1;
+    if (!pd && (spatial_kernel || user_blocked)) {
+      memory::desc any_src(ToDims(xs), f32, memory::format_tag::any);
+      memory::desc any_dst(ToDims(out_logical), f32, memory::format_tag::any);
+      pd = try_pd(any_src, any_dst);
+      if (pd) {
+        entry->prim_src_md = pd->src_desc();
+        entry->prim_dst_md = pd->dst_desc();
+        entry->blocked =
+            entry->prim_src_md != entry->src_md || entry->prim_dst_md != entry->dst_md;
       }
     }
     if (!entry->blocked) {
-      try {
-        pd = make_pd(entry->src_md, entry->dst_md);
-      } catch (const dnnl::error& e) {
-        if (e.status == dnnl_unimplemented || e.status == dnnl_invalid_arguments) {
-          return entry;  // supported == false: the reference runs this shape
-        }
-        throw;
-      }
+      if (!pd) pd = try_pd(entry->src_md, entry->dst_md);
+      if (!pd) return entry;  // supported == false: the reference runs this shape
     } else {
       entry->src_to_prim = dnnl::reorder(dnnl::reorder::primitive_desc(
           CpuEngine(), entry->src_md, CpuEngine(), entry->prim_src_md));
       entry->prim_to_dst = dnnl::reorder(dnnl::reorder::primitive_desc(
           CpuEngine(), entry->prim_dst_md, CpuEngine(), entry->dst_md));
+      if (fusion_.sum) {
+        entry->dst_to_prim = dnnl::reorder(dnnl::reorder::primitive_desc(
+            CpuEngine(), entry->dst_md, CpuEngine(), entry->prim_dst_md));
+      }
     }
-    entry->prim_w_md = pd.weights_desc();
-    entry->scratch_md = pd.scratchpad_desc();
+    entry->prim_w_md = pd->weights_desc();
+    entry->scratch_md = pd->scratchpad_desc();
     entry->reorder_w = entry->prim_w_md != entry->user_w_md;
-    entry->prim = dnnl::convolution_forward(pd);
+    entry->prim = dnnl::convolution_forward(*pd);
     if (constant_w_) {
       const dnnl::engine& eng = CpuEngine();
       memory packed(entry->prim_w_md, eng);
@@ -295,6 +376,7 @@ class DnnlConvKernel final : public Kernel {
   }
 
   const ref::WindowAttrs attrs_;
+  const ConvFusion fusion_;
   const int64_t group_;
   const bool constant_w_;
   const int threads_;
@@ -329,7 +411,61 @@ StatusOr<std::unique_ptr<Kernel>> MakeDnnlConv(const KernelBuildContext& context
                                                     std::move(reference)));
 }
 
+StatusOr<std::unique_ptr<Kernel>> MakeDnnlFusedConv(const KernelBuildContext& context) {
+  KernelFactory ref_factory = KernelRegistry::Global().FindReference("nereid", "FusedConv");
+  if (ref_factory == nullptr) return Unimplemented("oneDNN FusedConv: no reference kernel");
+  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, ref_factory(context));
+  for (size_t i = 0; i < context.input_dtypes.size(); ++i) {
+    DataType dt = context.input_dtypes[i];
+    if (dt != DataType::kInvalid && dt != DataType::kFp32) {
+      return Unimplemented("oneDNN FusedConv supports fp32 only");
+    }
+  }
+  const Tensor* w = context.constant_inputs.size() > 1 ? context.constant_inputs[1] : nullptr;
+  if (w != nullptr && (w->shape().size() < 3 || w->shape().size() > 5)) {
+    return Unimplemented("oneDNN Conv supports 1-D to 3-D convolutions only");
+  }
+  const Node& node = context.node;
+  ConvFusion fusion;
+  fusion.sum = node.inputs.size() > 3 && node.inputs[3] != kNoValue;
+  ASSIGN_OR_RETURN(std::string act, node.GetString("activation", ""));
+  ASSIGN_OR_RETURN(fusion.alpha, node.GetFloat("activation_alpha", 0.0f));
+  ASSIGN_OR_RETURN(fusion.beta, node.GetFloat("activation_beta", 0.0f));
+  ASSIGN_OR_RETURN(fusion.src_block, node.GetInt("src_block", 0));
+  ASSIGN_OR_RETURN(fusion.dst_block, node.GetInt("dst_block", 0));
+  using dnnl::algorithm;
+  if (act.empty()) {
+    fusion.act = algorithm::undef;
+  } else if (act == "Relu") {
+    fusion.act = algorithm::eltwise_relu;
+    fusion.alpha = 0;
+  } else if (act == "LeakyRelu") {
+    fusion.act = algorithm::eltwise_relu;
+  } else if (act == "Clip") {
+    fusion.act = algorithm::eltwise_clip;
+    fusion.alpha = std::max(fusion.alpha, -std::numeric_limits<float>::max());
+    fusion.beta = std::min(fusion.beta, std::numeric_limits<float>::max());
+  } else if (act == "Sigmoid") {
+    fusion.act = algorithm::eltwise_logistic;
+  } else if (act == "Tanh") {
+    fusion.act = algorithm::eltwise_tanh;
+  } else if (act == "Elu") {
+    fusion.act = algorithm::eltwise_elu;
+  } else if (act == "HardSwish") {
+    fusion.act = algorithm::eltwise_hardswish;
+  } else {
+    return Unimplemented("oneDNN FusedConv: activation " + act);
+  }
+  ASSIGN_OR_RETURN(ref::WindowAttrs attrs, ref::ParseWindowAttrs(node, "Conv", true, false));
+  ASSIGN_OR_RETURN(int64_t group, node.GetInt("group", 1));
+  if (group < 1) return InvalidArgument("Conv attribute 'group' must be positive");
+  return std::unique_ptr<Kernel>(new DnnlConvKernel(std::move(attrs), group, w != nullptr,
+                                                    context.intra_op_threads,
+                                                    std::move(reference), fusion));
+}
+
 NEREID_REGISTER_KERNEL_PRIORITY("", "Conv", MakeDnnlConv, 10);
+NEREID_REGISTER_KERNEL_PRIORITY("nereid", "FusedConv", MakeDnnlFusedConv, 10);
 
 }  // namespace
 }  // namespace nereid::engine::cpu

@@ -1,0 +1,28 @@
+// Conversions between plain NCHW tensors and the blocked nChw<b>c layout of
+// the "nereid" domain (see engine/ir/fused_ops.h): [N, C, H, W] <->
+// [N, ceil(C/b), H, W, b] with zero channels past C. Used by the reference
+// kernels of the blocked ops and by optimized kernels' fallbacks.
+//
+// Thread safety: pure functions. `threads` bounds the parallelism.
+#pragma once
+
+#include <cstdint>
+
+#include "common/status.h"
+#include "common/tensor.h"
+
+namespace nereid::engine {
+
+// The blocked shape of a plain [N, C, H, W] shape.
+Shape BlockedShape(const Shape& plain, int64_t block);
+
+// fp32 [N, C, H, W] -> [N, ceil(C/b), H, W, b]. InvalidArgument unless X is a
+// 4-D fp32 tensor and b is 8 or 16.
+StatusOr<Tensor> ToBlockedLayout(const Tensor& x, int64_t block, int threads = 1);
+
+// fp32 [N, Cb, H, W, b] -> [N, C, H, W]. InvalidArgument unless the shape
+// holds `channels` (Cb == ceil(C/b)).
+StatusOr<Tensor> FromBlockedLayout(const Tensor& x, int64_t block, int64_t channels,
+                                   int threads = 1);
+
+}  // namespace nereid::engine

@@ -1,0 +1,259 @@
+// Reference kernels of the "nereid" domain (engine/ir/fused_ops.h), built
+// from the ONNX reference kernels: the oracle the optimized kernels are
+// tested against, and their fallback for what they do not handle.
+//
+// Thread safety: kernels are immutable after construction.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/ir/fused_ops.h"
+#include "engine/kernels/blocked_layout.h"
+#include "engine/kernels/kernel.h"
+#include "engine/kernels/ref/ref_util.h"
+
+namespace nereid::engine::ref {
+namespace {
+
+constexpr const char* kDomain = "nereid";
+
+// A copy of `node` as op `op_type` of the ONNX domain without the attributes
+// in `drop`.
+std::unique_ptr<Node> AsOnnxNode(const Node& node, const std::string& op_type,
+                                 std::initializer_list<const char*> drop) {
+  auto copy = std::make_unique<Node>(node);
+  copy->op_type = op_type;
+  copy->domain = "";
+  for (const char* name : drop) copy->attributes.erase(std::string(name));
+  return copy;
+}
+
+StatusOr<std::unique_ptr<Kernel>> BuildReference(const Node& node, int64_t opset,
+                                                 const KernelBuildContext& like,
+                                                 size_t num_inputs) {
+  KernelFactory factory = KernelRegistry::Global().FindReference("", node.op_type);
+  if (factory == nullptr) return Unimplemented("no reference kernel for " + node.op_type);
+  KernelBuildContext context{node, opset, {}, {}, {}};
+  for (size_t i = 0; i < num_inputs; ++i) {
+    context.input_dtypes.push_back(i < like.input_dtypes.size() ? like.input_dtypes[i]
+                                                                : DataType::kInvalid);
+    context.constant_inputs.push_back(i < like.constant_inputs.size() ? like.constant_inputs[i]
+                                                                      : nullptr);
+  }
+  context.output_dtypes = like.output_dtypes;
+  context.intra_op_threads = like.intra_op_threads;
+  return factory(context);
+}
+
+Status ApplyActivation(const std::string& act, float alpha, float beta, Tensor* y) {
+  if (act.empty()) return Status::Ok();
+  if (y->dtype() != DataType::kFp32) return InvalidArgument("fused activations need fp32");
+  float* p = y->mutable_data_as<float>();
+  const size_t n = y->byte_size() / sizeof(float);
+  for (size_t i = 0; i < n; ++i) {
+    const float x = p[i];
+    float r;
+    if (act == "Relu") {
+      r = x > 0 ? x : 0.0f;
+    } else if (act == "LeakyRelu") {
+      r = x >= 0 ? x : alpha * x;
+    } else if (act == "Clip") {
+      r = x < alpha ? alpha : (x > beta ? beta : x);
+    } else if (act == "Sigmoid") {
+      r = 1.0f / (1.0f + std::exp(-x));
+    } else if (act == "Tanh") {
+      r = std::tanh(x);
+    } else if (act == "Elu") {
+      r = x >= 0 ? x : alpha * (std::exp(x) - 1.0f);
+    } else if (act == "HardSwish") {
+      r = x * std::fmin(1.0f, std::fmax(0.0f, x / 6.0f + 0.5f));
+    } else {
+      return InvalidArgument("unknown fused activation '" + act + "'");
+    }
+    p[i] = r;
+  }
+  return Status::Ok();
+}
+
+class FusedConvKernel final : public Kernel {
+ public:
+  FusedConvKernel(std::unique_ptr<Node> conv_node, std::unique_ptr<Kernel> conv,
+                  std::unique_ptr<Node> add_node, std::unique_ptr<Kernel> add, std::string act,
+                  float alpha, float beta, int64_t src_block, int64_t dst_block, int64_t group)
+      : conv_node_(std::move(conv_node)),
+        conv_(std::move(conv)),
+        add_node_(std::move(add_node)),
+        add_(std::move(add)),
+        act_(std::move(act)),
+        alpha_(alpha),
+        beta_(beta),
+        src_block_(src_block),
+        dst_block_(dst_block),
+        group_(group) {}
+
+  Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
+    RETURN_IF_ERROR(CheckInputs(inputs, 2, 4));
+    const Tensor& w = *inputs[1];
+    Tensor x_plain;
+    const Tensor* x = inputs[0];
+    if (src_block_ > 0) {
+      if (w.shape().size() != 4) return InvalidArgument("blocked FusedConv needs 4-D weights");
+      ASSIGN_OR_RETURN(x_plain, FromBlockedLayout(*x, src_block_, w.shape()[1] * group_));
+      x = &x_plain;
+    }
+    const Tensor* conv_args[3] = {x, inputs[1], inputs.size() > 2 ? inputs[2] : nullptr};
+    Tensor y[1];
+    RETURN_IF_ERROR(conv_->Run(std::span<const Tensor* const>(conv_args, 3), y));
+    if (inputs.size() > 3 && inputs[3] != nullptr) {
+      Tensor z_plain;
+      const Tensor* z = inputs[3];
+      if (dst_block_ > 0) {
+        ASSIGN_OR_RETURN(z_plain, FromBlockedLayout(*z, dst_block_, w.shape()[0]));
+        z = &z_plain;
+      }
+      const Tensor* add_args[2] = {&y[0], z};
+      Tensor sum[1];
+      RETURN_IF_ERROR(add_->Run(std::span<const Tensor* const>(add_args, 2), sum));
+      y[0] = std::move(sum[0]);
+      if (y[0].owner() == nullptr) y[0] = Tensor::CopyOf(y[0].view());
+    }
+    RETURN_IF_ERROR(ApplyActivation(act_, alpha_, beta_, &y[0]));
+    if (dst_block_ > 0) {
+      ASSIGN_OR_RETURN(outputs[0], ToBlockedLayout(y[0], dst_block_));
+    } else {
+      outputs[0] = std::move(y[0]);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::unique_ptr<Node> conv_node_;  // kept alive for the kernel built from it
+  std::unique_ptr<Kernel> conv_;
+  std::unique_ptr<Node> add_node_;
+  std::unique_ptr<Kernel> add_;
+  std::string act_;
+  float alpha_, beta_;
+  int64_t src_block_, dst_block_, group_;
+};
+
+StatusOr<std::unique_ptr<Kernel>> MakeFusedConv(const KernelBuildContext& context) {
+  RETURN_IF_ERROR(CheckArity(context, 2, 4));
+  const Node& node = context.node;
+  auto conv_node = AsOnnxNode(node, "Conv",
+                              {"activation", "activation_alpha", "activation_beta", "src_block",
+                               "dst_block"});
+  conv_node->inputs.resize(std::min<size_t>(conv_node->inputs.size(), 3));
+  ASSIGN_OR_RETURN(auto conv, BuildReference(*conv_node, 11, context, 3));
+  auto add_node = AsOnnxNode(node, "Add", {});
+  add_node->attributes.clear();
+  add_node->inputs = {node.inputs[0], node.inputs[0]};
+  add_node->outputs.resize(1);
+  ASSIGN_OR_RETURN(auto add, BuildReference(*add_node, 14, context, 2));
+  ASSIGN_OR_RETURN(std::string act, node.GetString("activation", ""));
+  ASSIGN_OR_RETURN(float alpha, node.GetFloat("activation_alpha", 0.0f));
+  ASSIGN_OR_RETURN(float beta, node.GetFloat("activation_beta", 0.0f));
+  ASSIGN_OR_RETURN(int64_t src_block, node.GetInt("src_block", 0));
+  ASSIGN_OR_RETURN(int64_t dst_block, node.GetInt("dst_block", 0));
+  ASSIGN_OR_RETURN(int64_t group, node.GetInt("group", 1));
+  for (int64_t b : {src_block, dst_block}) {
+    if (b != 0 && b != 8 && b != 16) return InvalidArgument("block must be 0, 8 or 16");
+  }
+  Tensor probe = Tensor::AllocateDense(DataType::kFp32, {1});
+  probe.mutable_data_as<float>()[0] = 0;
+  RETURN_IF_ERROR(ApplyActivation(act, alpha, beta, &probe));
+  return std::unique_ptr<Kernel>(new FusedConvKernel(std::move(conv_node), std::move(conv),
+                                                     std::move(add_node), std::move(add), act,
+                                                     alpha, beta, src_block, dst_block, group));
+}
+
+class ToBlockedKernel final : public Kernel {
+ public:
+  explicit ToBlockedKernel(int64_t block) : block_(block) {}
+  Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
+    RETURN_IF_ERROR(CheckInputs(inputs, 1, 1));
+    ASSIGN_OR_RETURN(outputs[0], ToBlockedLayout(*inputs[0], block_));
+    return Status::Ok();
+  }
+
+ private:
+  int64_t block_;
+};
+
+class FromBlockedKernel final : public Kernel {
+ public:
+  FromBlockedKernel(int64_t block, int64_t channels) : block_(block), channels_(channels) {}
+  Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
+    RETURN_IF_ERROR(CheckInputs(inputs, 1, 1));
+    ASSIGN_OR_RETURN(outputs[0], FromBlockedLayout(*inputs[0], block_, channels_));
+    return Status::Ok();
+  }
+
+ private:
+  int64_t block_, channels_;
+};
+
+StatusOr<std::unique_ptr<Kernel>> MakeToBlocked(const KernelBuildContext& context) {
+  RETURN_IF_ERROR(CheckArity(context, 1, 1));
+  ASSIGN_OR_RETURN(int64_t block, context.node.GetInt("block"));
+  if (block != 8 && block != 16) return InvalidArgument("block must be 8 or 16");
+  return std::unique_ptr<Kernel>(new ToBlockedKernel(block));
+}
+
+StatusOr<std::unique_ptr<Kernel>> MakeFromBlocked(const KernelBuildContext& context) {
+  RETURN_IF_ERROR(CheckArity(context, 1, 1));
+  ASSIGN_OR_RETURN(int64_t block, context.node.GetInt("block"));
+  ASSIGN_OR_RETURN(int64_t channels, context.node.GetInt("channels"));
+  if (block != 8 && block != 16) return InvalidArgument("block must be 8 or 16");
+  if (channels < 1) return InvalidArgument("channels must be positive");
+  return std::unique_ptr<Kernel>(new FromBlockedKernel(block, channels));
+}
+
+// Pooling on a blocked tensor: unblock, ONNX reference pool, block again.
+class BlockedPoolKernel final : public Kernel {
+ public:
+  BlockedPoolKernel(std::unique_ptr<Node> node, std::unique_ptr<Kernel> pool, int64_t block,
+                    int64_t channels)
+      : node_(std::move(node)), pool_(std::move(pool)), block_(block), channels_(channels) {}
+  Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
+    RETURN_IF_ERROR(CheckInputs(inputs, 1, 1));
+    ASSIGN_OR_RETURN(Tensor plain, FromBlockedLayout(*inputs[0], block_, channels_));
+    const Tensor* args[1] = {&plain};
+    Tensor y[1];
+    RETURN_IF_ERROR(pool_->Run(std::span<const Tensor* const>(args, 1), y));
+    ASSIGN_OR_RETURN(outputs[0], ToBlockedLayout(y[0], block_));
+    return Status::Ok();
+  }
+
+ private:
+  std::unique_ptr<Node> node_;
+  std::unique_ptr<Kernel> pool_;
+  int64_t block_, channels_;
+};
+
+StatusOr<std::unique_ptr<Kernel>> MakeBlockedPool(const KernelBuildContext& context) {
+  RETURN_IF_ERROR(CheckArity(context, 1, 1));
+  ASSIGN_OR_RETURN(int64_t block, context.node.GetInt("block"));
+  ASSIGN_OR_RETURN(int64_t channels, context.node.GetInt("channels"));
+  ASSIGN_OR_RETURN(std::string pool, context.node.GetString("pool"));
+  if (block != 8 && block != 16) return InvalidArgument("block must be 8 or 16");
+  if (channels < 1) return InvalidArgument("channels must be positive");
+  if (pool != "MaxPool" && pool != "AveragePool" && pool != "GlobalAveragePool" &&
+      pool != "GlobalMaxPool") {
+    return InvalidArgument("unknown pool '" + pool + "'");
+  }
+  auto node = AsOnnxNode(context.node, pool, {"block", "channels", "pool"});
+  node->inputs.resize(1);
+  ASSIGN_OR_RETURN(auto kernel, BuildReference(*node, 19, context, 1));
+  return std::unique_ptr<Kernel>(
+      new BlockedPoolKernel(std::move(node), std::move(kernel), block, channels));
+}
+
+NEREID_REGISTER_KERNEL(kDomain, "FusedConv", MakeFusedConv);
+NEREID_REGISTER_KERNEL(kDomain, "ToBlocked", MakeToBlocked);
+NEREID_REGISTER_KERNEL(kDomain, "FromBlocked", MakeFromBlocked);
+NEREID_REGISTER_KERNEL(kDomain, "BlockedPool", MakeBlockedPool);
+
+}  // namespace
+}  // namespace nereid::engine::ref
