@@ -9,6 +9,15 @@
 //   HardSwish), "activation_alpha" / "activation_beta" (floats: LeakyRelu's
 //   and Elu's alpha; Clip's min and max), and the layout attributes below.
 //
+// nereid.FusedMatMul(A, B, Bias?, Addend?) -> Y
+//   Y = out_perm(act(alpha * (a_perm(A) @ b_perm(B)) + Bias + Addend)), with
+//   numpy matmul semantics (batch broadcasting) for the product and numpy
+//   broadcasting for Bias ([N]) and Addend. Attributes: "alpha" (float, 1),
+//   "activation" ("" or Relu Tanh Sigmoid Gelu; Gelu is the erf form),
+//   "a_perm" / "b_perm" / "out_perm" (ints, empty = none: Transposes folded
+//   into the product's memory strides). out_perm is only set when nothing
+//   else is fused after the product.
+//
 // Blocked layout ("nChw<b>c", b = 8 or 16): a 4-D NCHW tensor held as the
 // 5-D tensor [N, ceil(C/b), H, W, b] whose channels past C are zero. Nodes
 // that read or write blocked tensors say so:
@@ -25,6 +34,7 @@
 namespace nereid::engine {
 
 inline constexpr const char* kFusedConvOp = "FusedConv";
+inline constexpr const char* kFusedMatMulOp = "FusedMatMul";
 inline constexpr const char* kToBlockedOp = "ToBlocked";
 inline constexpr const char* kFromBlockedOp = "FromBlocked";
 inline constexpr const char* kBlockedPoolOp = "BlockedPool";

@@ -63,6 +63,9 @@ StatusOr<int> FoldConstants(Graph* graph, const PassContext& context);
 StatusOr<int> EliminateDeadNodes(Graph* graph, const PassContext& context);
 StatusOr<int> FoldConvBatchNorm(Graph* graph, const PassContext& context);
 StatusOr<int> FuseConvActivation(Graph* graph, const PassContext& context);
+StatusOr<int> EliminateTransposes(Graph* graph, const PassContext& context);
+StatusOr<int> FuseLayerNorm(Graph* graph, const PassContext& context);
+StatusOr<int> FuseMatMul(Graph* graph, const PassContext& context);
 StatusOr<int> PropagateBlockedLayout(Graph* graph, const PassContext& context);
 
 }  // namespace nereid::engine

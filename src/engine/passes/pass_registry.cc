@@ -14,8 +14,11 @@ const std::vector<PassInfo>& OptimizationPasses() {
       {"eliminate_identities", EliminateIdentities},
       {"fold_constants", FoldConstants},
       {"eliminate_dead_nodes", EliminateDeadNodes},
+      {"eliminate_transposes", EliminateTransposes},
+      {"fuse_layer_norm", FuseLayerNorm},
       {"fold_conv_batchnorm", FoldConvBatchNorm},
       {"fuse_conv_activation", FuseConvActivation},
+      {"fuse_matmul", FuseMatMul},
       {"propagate_blocked_layout", PropagateBlockedLayout},
       {"eliminate_dead_nodes_final", EliminateDeadNodes},
   };

@@ -102,7 +102,7 @@ TEST(PassesTest, RegistryOrderIsFixed) {
   for (const PassInfo& p : OptimizationPasses()) names.emplace_back(p.name);
   EXPECT_THAT(names, ::testing::ElementsAre(
                          "eliminate_identities", "fold_constants", "eliminate_dead_nodes",
-                         "fold_conv_batchnorm", "fuse_conv_activation",
+                         "eliminate_transposes", "fuse_layer_norm", "fold_conv_batchnorm", "fuse_conv_activation", "fuse_matmul",
                          "propagate_blocked_layout", "eliminate_dead_nodes_final"));
 }
 
@@ -356,6 +356,171 @@ TEST(PassesTest, RandomConvChainsMatchTheOracle) {
     ExpectSameOutputs(b, {{{batch, cin, hw, hw}, RandomFloats(batch * cin * hw * hw, iter)}},
                       1e-4f);
   }
+}
+
+// One BERT-like encoder layer as PyTorch exports it (opset 17, batch and
+// sequence symbolic): projections with bias, heads split by
+// Reshape+Transpose, scaled scores plus a broadcast mask, softmax, context
+// transposed back, residual adds, LayerNormalization, FFN with erf GELU.
+ModelBuilder EncoderLayer(int64_t hidden, int64_t heads, int64_t ffn) {
+  const int64_t d = hidden / heads;
+  ModelBuilder b(17);
+  b.Input("x", kFloat, {-1, 7, hidden});
+  b.Input("mask", kFloat, {-1, 1, 1, 7});
+  b.Output("y", kFloat, {-1, 7, hidden});
+  uint32_t seed = 300;
+  auto linear = [&](const std::string& in, const std::string& out, int64_t k, int64_t n) {
+    b.FloatInitializer(out + "_w", {k, n}, RandomFloats(k * n, seed++, -0.2f, 0.2f));
+    b.FloatInitializer(out + "_b", {n}, RandomFloats(n, seed++));
+    b.AddNode("MatMul", {in, out + "_w"}, {out + "_mm"});
+    b.AddNode("Add", {out + "_b", out + "_mm"}, {out});
+  };
+  b.Int64Initializer("split_shape", {4}, {0, 0, heads, d});
+  b.Int64Initializer("merge_shape", {3}, {0, 0, hidden});
+  b.FloatInitializer("scale", {}, {std::sqrt(static_cast<float>(d))});
+  b.FloatInitializer("sqrt2", {}, {std::sqrt(2.0f)});
+  b.FloatInitializer("one", {}, {1.0f});
+  b.FloatInitializer("half", {}, {0.5f});
+  b.FloatInitializer("ln_g", {hidden}, RandomFloats(hidden, seed++, 0.5f, 1.5f));
+  b.FloatInitializer("ln_b", {hidden}, RandomFloats(hidden, seed++));
+  for (const char* p : {"q", "k", "v"}) {
+    linear("x", p, hidden, hidden);
+    b.AddNode("Reshape", {p, "split_shape"}, {std::string(p) + "_4d"});
+  }
+  SetIntsAttr(b.AddNode("Transpose", {"q_4d"}, {"q_t"}), "perm", {0, 2, 1, 3});
+  SetIntsAttr(b.AddNode("Transpose", {"k_4d"}, {"k_t"}), "perm", {0, 2, 3, 1});
+  SetIntsAttr(b.AddNode("Transpose", {"v_4d"}, {"v_t"}), "perm", {0, 2, 1, 3});
+  b.AddNode("MatMul", {"q_t", "k_t"}, {"scores"});
+  b.AddNode("Div", {"scores", "scale"}, {"scaled"});
+  b.AddNode("Add", {"scaled", "mask"}, {"masked"});
+  SetIntAttr(b.AddNode("Softmax", {"masked"}, {"probs"}), "axis", -1);
+  b.AddNode("MatMul", {"probs", "v_t"}, {"ctx"});
+  SetIntsAttr(b.AddNode("Transpose", {"ctx"}, {"ctx_t"}), "perm", {0, 2, 1, 3});
+  b.AddNode("Reshape", {"ctx_t", "merge_shape"}, {"ctx_2d"});
+  linear("ctx_2d", "attn", hidden, hidden);
+  b.AddNode("Add", {"x", "attn"}, {"res1"});
+  SetFloatAttr(b.AddNode("LayerNormalization", {"res1", "ln_g", "ln_b"}, {"h"}), "epsilon", 1e-5f);
+  linear("h", "fc1", hidden, ffn);
+  b.AddNode("Div", {"fc1", "sqrt2"}, {"g1"});
+  b.AddNode("Erf", {"g1"}, {"g2"});
+  b.AddNode("Add", {"g2", "one"}, {"g3"});
+  b.AddNode("Mul", {"fc1", "g3"}, {"g4"});
+  b.AddNode("Mul", {"g4", "half"}, {"gelu"});
+  linear("gelu", "fc2", ffn, hidden);
+  b.AddNode("Add", {"h", "fc2"}, {"y"});
+  return b;
+}
+
+TEST(PassesTest, TransformerLayerFusesIntoMatMuls) {
+  ModelBuilder b = EncoderLayer(32, 4, 64);
+  Graph g = Optimized(b);
+  EXPECT_EQ(CountOps(g, "nereid.FusedMatMul"), 8);  // q k v, scores, context, attn, fc1, fc2
+  EXPECT_EQ(CountOps(g, "MatMul"), 0);
+  EXPECT_EQ(CountOps(g, "Transpose"), 0);
+  EXPECT_EQ(CountOps(g, "Erf"), 0);
+  EXPECT_EQ(CountOps(g, "Div"), 0);
+  EXPECT_EQ(CountOps(g, "Add"), 0);
+  for (int64_t batch : {1, 2}) {
+    std::vector<float> mask(batch * 7, 0.0f);
+    mask[3] = -10000.0f;  // one masked key in the first sequence
+    ExpectSameOutputs(b, {{{batch, 7, 32}, RandomFloats(batch * 7 * 32, 400 + batch)},
+                          {{batch, 1, 1, 7}, mask}},
+                      1e-4f);
+  }
+}
+
+TEST(PassesTest, MatMulFusionCanBeDisabled) {
+  ModelBuilder b = EncoderLayer(32, 4, 64);
+  Graph g = Optimized(b, {"fuse_matmul"});
+  EXPECT_EQ(CountOps(g, "nereid.FusedMatMul"), 0);
+  EXPECT_EQ(CountOps(g, "MatMul"), 8);
+}
+
+TEST(PassesTest, MatMulScaleBiasActivationVariants) {
+  for (const char* act : {"Relu", "Tanh", "Sigmoid", ""}) {
+    SCOPED_TRACE(act);
+    ModelBuilder b(17);
+    b.Input("x", kFloat, {-1, 5});
+    b.Input("r", kFloat, {1, 3});  // broadcast residual
+    b.Output("y", kFloat, {-1, 3});
+    b.FloatInitializer("w", {5, 3}, RandomFloats(15, 500));
+    b.FloatInitializer("bias", {3}, RandomFloats(3, 501));
+    b.FloatInitializer("two", {}, {2.0f});
+    b.AddNode("MatMul", {"x", "w"}, {"m"});
+    b.AddNode("Mul", {"two", "m"}, {"s"});
+    b.AddNode("Add", {"s", "bias"}, {"sb"});
+    if (*act) {
+      b.AddNode("Add", {"sb", "r"}, {"sr"});
+      b.AddNode(act, {"sr"}, {"y"});
+    } else {
+      b.AddNode("Add", {"sb", "r"}, {"y"});
+    }
+    Graph g = Optimized(b);
+    EXPECT_EQ(g.nodes.size(), 1u);
+    ExpectSameOutputs(b, {{{4, 5}, RandomFloats(20, 502)}, {{1, 3}, RandomFloats(3, 503)}});
+  }
+}
+
+TEST(PassesTest, DecomposedLayerNormFuses) {
+  for (int64_t opset : {13, 18}) {
+    SCOPED_TRACE(opset);
+    ModelBuilder b(opset);
+    b.Input("x", kFloat, {-1, 6, 16});
+    b.Output("y", kFloat, {-1, 6, 16});
+    b.FloatInitializer("two", {}, {2.0f});
+    b.FloatInitializer("eps", {}, {1e-5f});
+    b.FloatInitializer("gamma", {16}, RandomFloats(16, 600, 0.5f, 1.5f));
+    b.FloatInitializer("beta", {16}, RandomFloats(16, 601));
+    b.Int64Initializer("axes", {1}, {-1});
+    auto mean = [&](const std::string& in, const std::string& out) {
+      if (opset >= 18) {
+        b.AddNode("ReduceMean", {in, "axes"}, {out});
+      } else {
+        SetIntsAttr(b.AddNode("ReduceMean", {in}, {out}), "axes", {-1});
+      }
+    };
+    mean("x", "mu");
+    b.AddNode("Sub", {"x", "mu"}, {"d"});
+    b.AddNode("Pow", {"d", "two"}, {"d2"});
+    mean("d2", "var");
+    b.AddNode("Add", {"var", "eps"}, {"ve"});
+    b.AddNode("Sqrt", {"ve"}, {"sd"});
+    b.AddNode("Div", {"d", "sd"}, {"n"});
+    b.AddNode("Mul", {"n", "gamma"}, {"ng"});
+    b.AddNode("Add", {"ng", "beta"}, {"y"});
+    Graph g = Optimized(b);
+    EXPECT_EQ(CountOps(g, "LayerNormalization"), 1);
+    EXPECT_EQ(g.nodes.size(), 1u);
+    ExpectSameOutputs(b, {{{3, 6, 16}, RandomFloats(3 * 96, 602, -3, 5)}}, 1e-4f);
+  }
+}
+
+TEST(PassesTest, TransposesComposeAndCancel) {
+  ModelBuilder b(17);
+  b.Input("x", kFloat, {2, 3, 4, 5});
+  b.Output("y", kFloat, {2, 4, 3, 5});
+  b.Output("z", kFloat, {2, 3, 4, 5});
+  SetIntsAttr(b.AddNode("Transpose", {"x"}, {"t1"}), "perm", {0, 2, 3, 1});
+  SetIntsAttr(b.AddNode("Transpose", {"t1"}, {"y"}), "perm", {0, 1, 3, 2});
+  SetIntsAttr(b.AddNode("Transpose", {"x"}, {"u1"}), "perm", {0, 2, 3, 1});
+  SetIntsAttr(b.AddNode("Transpose", {"u1"}, {"u2"}), "perm", {0, 3, 1, 2});  // cancels
+  b.AddNode("Relu", {"u2"}, {"z"});
+  Graph g = Optimized(b);
+  EXPECT_EQ(CountOps(g, "Transpose"), 1);
+  ExpectSameOutputs(b, {{{2, 3, 4, 5}, RandomFloats(120, 700)}});
+}
+
+TEST(PassesTest, ReshapeChainsCollapse) {
+  ModelBuilder b(17);
+  b.Input("x", kFloat, {-1, 12});
+  b.Output("y", kFloat, {-1, 3, 4});
+  b.Int64Initializer("s1", {3}, {-1, 6, 2});
+  b.Int64Initializer("s2", {3}, {-1, 3, 4});
+  b.AddNode("Reshape", {"x", "s1"}, {"r1"});
+  b.AddNode("Reshape", {"r1", "s2"}, {"y"});
+  Graph g = Optimized(b);
+  EXPECT_EQ(CountOps(g, "Reshape"), 1);
+  ExpectSameOutputs(b, {{{2, 12}, RandomFloats(24, 701)}});
 }
 
 }  // namespace

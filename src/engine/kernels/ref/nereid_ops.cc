@@ -69,6 +69,8 @@ Status ApplyActivation(const std::string& act, float alpha, float beta, Tensor* 
       r = x >= 0 ? x : alpha * (std::exp(x) - 1.0f);
     } else if (act == "HardSwish") {
       r = x * std::fmin(1.0f, std::fmax(0.0f, x / 6.0f + 0.5f));
+    } else if (act == "Gelu") {
+      r = 0.5f * x * (1.0f + std::erf(x * static_cast<float>(M_SQRT1_2)));
     } else {
       return InvalidArgument("unknown fused activation '" + act + "'");
     }
@@ -250,7 +252,105 @@ StatusOr<std::unique_ptr<Kernel>> MakeBlockedPool(const KernelBuildContext& cont
       new BlockedPoolKernel(std::move(node), std::move(kernel), block, channels));
 }
 
+// FusedMatMul: Transpose(s), MatMul, scale, Add(s), activation, Transpose,
+// each by the ONNX reference kernel.
+class FusedMatMulKernel final : public Kernel {
+ public:
+  struct Parts {
+    std::vector<std::unique_ptr<Node>> nodes;  // kept alive for the kernels built from them
+    std::unique_ptr<Kernel> a_transpose, b_transpose, matmul, add, out_transpose;
+    float alpha = 1;
+    std::string act;
+  };
+  explicit FusedMatMulKernel(Parts parts) : p_(std::move(parts)) {}
+
+  Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
+    RETURN_IF_ERROR(CheckInputs(inputs, 2, 4));
+    Tensor a_t[1], b_t[1];
+    const Tensor* a = inputs[0];
+    const Tensor* b = inputs[1];
+    if (p_.a_transpose) {
+      RETURN_IF_ERROR(p_.a_transpose->Run(std::span<const Tensor* const>(&a, 1), a_t));
+      a = &a_t[0];
+    }
+    if (p_.b_transpose) {
+      RETURN_IF_ERROR(p_.b_transpose->Run(std::span<const Tensor* const>(&b, 1), b_t));
+      b = &b_t[0];
+    }
+    const Tensor* mm_args[2] = {a, b};
+    Tensor y[1];
+    RETURN_IF_ERROR(p_.matmul->Run(std::span<const Tensor* const>(mm_args, 2), y));
+    if (y[0].dtype() != DataType::kFp32) return InvalidArgument("FusedMatMul computes fp32 only");
+    if (p_.alpha != 1.0f) {
+      float* v = y[0].mutable_data_as<float>();
+      for (size_t i = 0; i < y[0].byte_size() / 4; ++i) v[i] *= p_.alpha;
+    }
+    for (size_t i = 2; i < inputs.size(); ++i) {
+      if (inputs[i] == nullptr) continue;
+      const Tensor* add_args[2] = {&y[0], inputs[i]};
+      Tensor sum[1];
+      RETURN_IF_ERROR(p_.add->Run(std::span<const Tensor* const>(add_args, 2), sum));
+      y[0] = std::move(sum[0]);
+    }
+    if (y[0].owner() == nullptr) y[0] = Tensor::CopyOf(y[0].view());
+    RETURN_IF_ERROR(ApplyActivation(p_.act, 0, 0, &y[0]));
+    if (p_.out_transpose) {
+      const Tensor* t = &y[0];
+      return p_.out_transpose->Run(std::span<const Tensor* const>(&t, 1), outputs.subspan(0, 1));
+    }
+    outputs[0] = std::move(y[0]);
+    return Status::Ok();
+  }
+
+ private:
+  Parts p_;
+};
+
+StatusOr<std::unique_ptr<Kernel>> MakeFusedMatMul(const KernelBuildContext& context) {
+  RETURN_IF_ERROR(CheckArity(context, 2, 4));
+  const Node& node = context.node;
+  FusedMatMulKernel::Parts parts;
+  ASSIGN_OR_RETURN(parts.alpha, node.GetFloat("alpha", 1.0f));
+  ASSIGN_OR_RETURN(parts.act, node.GetString("activation", ""));
+  if (!parts.act.empty() && parts.act != "Relu" && parts.act != "Tanh" &&
+      parts.act != "Sigmoid" && parts.act != "Gelu") {
+    return InvalidArgument("unknown FusedMatMul activation '" + parts.act + "'");
+  }
+  auto transpose = [&](const char* attr) -> StatusOr<std::unique_ptr<Kernel>> {
+    ASSIGN_OR_RETURN(std::vector<int64_t> perm, node.GetInts(attr, std::vector<int64_t>{}));
+    if (perm.empty()) return std::unique_ptr<Kernel>();
+    auto t = std::make_unique<Node>();
+    t->op_type = "Transpose";
+    t->inputs = {node.inputs[0]};
+    t->outputs = {node.outputs[0]};
+    Attribute p;
+    p.kind = Attribute::Kind::kInts;
+    p.ints = perm;
+    t->attributes["perm"] = p;
+    ASSIGN_OR_RETURN(auto kernel, BuildReference(*t, 13, context, 1));
+    parts.nodes.push_back(std::move(t));
+    return kernel;
+  };
+  ASSIGN_OR_RETURN(parts.a_transpose, transpose("a_perm"));
+  ASSIGN_OR_RETURN(parts.b_transpose, transpose("b_perm"));
+  ASSIGN_OR_RETURN(parts.out_transpose, transpose("out_perm"));
+  auto mm = std::make_unique<Node>();
+  mm->op_type = "MatMul";
+  mm->inputs = {node.inputs[0], node.inputs[1]};
+  mm->outputs = {node.outputs[0]};
+  ASSIGN_OR_RETURN(parts.matmul, BuildReference(*mm, 13, context, 2));
+  parts.nodes.push_back(std::move(mm));
+  auto add = std::make_unique<Node>();
+  add->op_type = "Add";
+  add->inputs = {node.inputs[0], node.inputs[0]};
+  add->outputs = {node.outputs[0]};
+  ASSIGN_OR_RETURN(parts.add, BuildReference(*add, 14, context, 2));
+  parts.nodes.push_back(std::move(add));
+  return std::unique_ptr<Kernel>(new FusedMatMulKernel(std::move(parts)));
+}
+
 NEREID_REGISTER_KERNEL(kDomain, "FusedConv", MakeFusedConv);
+NEREID_REGISTER_KERNEL(kDomain, "FusedMatMul", MakeFusedMatMul);
 NEREID_REGISTER_KERNEL(kDomain, "ToBlocked", MakeToBlocked);
 NEREID_REGISTER_KERNEL(kDomain, "FromBlocked", MakeFromBlocked);
 NEREID_REGISTER_KERNEL(kDomain, "BlockedPool", MakeBlockedPool);
