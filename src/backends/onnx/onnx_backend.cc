@@ -1,9 +1,13 @@
 #include "backends/onnx/onnx_backend.h"
 
+#include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include "backends/onnx/batch_io.h"
+#include "common/logging.h"
 #include "engine/runtime/plan.h"
 #include "proto/model_config.pb.h"
 
@@ -176,6 +180,24 @@ Status CheckAgainstModel(const char* what, const ConfigTensors& tensors,
 
 }  // namespace
 
+StatusOr<int> OnnxIntraOpThreads(const inference::ModelConfig& config, int cores) {
+  auto it = config.parameters().find("intra_op_thread_count");
+  if (it != config.parameters().end()) {
+    const std::string& text = it->second.string_value();
+    int value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value < 0 || value > 1024) {
+      return InvalidArgument("parameter 'intra_op_thread_count' must be an integer in [0, 1024], "
+                             "got '" + text + "'");
+    }
+    if (value > 0) return value;
+  }
+  int64_t instances = 0;
+  for (const auto& group : config.instance_group()) instances += std::max(group.count(), 1);
+  return static_cast<int>(std::max<int64_t>(1, cores / std::max<int64_t>(instances, 1)));
+}
+
+
 Status OnnxBackend::AutoCompleteConfig(const core::ModelFiles& files,
                                        inference::ModelConfig* config) {
   ASSIGN_OR_RETURN(auto plan, CompileFile(files.model_path, 1));
@@ -207,7 +229,11 @@ Status OnnxBackend::AutoCompleteConfig(const core::ModelFiles& files,
 
 StatusOr<std::unique_ptr<core::BackendModel>> OnnxBackend::Load(
     const inference::ModelConfig& config, const core::ModelFiles& files) {
-  ASSIGN_OR_RETURN(auto plan, CompileFile(files.model_path, 1));
+  ASSIGN_OR_RETURN(int threads,
+                   OnnxIntraOpThreads(config, std::max(1u, std::thread::hardware_concurrency())));
+  ASSIGN_OR_RETURN(auto plan, CompileFile(files.model_path, threads));
+  NLOG(INFO) << "model '" << config.name() << "': " << threads
+             << " intra-op thread(s) per instance";
   bool batched = config.max_batch_size() > 0;
   RETURN_IF_ERROR(CheckAgainstModel("input", config.input(), plan->inputs(), batched));
   RETURN_IF_ERROR(CheckAgainstModel("output", config.output(), plan->outputs(), batched));

@@ -7,8 +7,17 @@
 #pragma once
 
 #include "core/backend/backend.h"
+#include "proto/model_config.pb.h"
 
 namespace nereid::backends {
+
+// Intra-op threads of each instance's runs: the model's
+// `parameters { key: "intra_op_thread_count" value: { string_value: "N" } }`
+// (the name Triton's onnxruntime backend uses) when given and > 0, else
+// `cores` divided among the model's instances (at least 1), so count x
+// threads never oversubscribes the CPU by default. InvalidArgument for a
+// value that is not an integer in [0, 1024].
+StatusOr<int> OnnxIntraOpThreads(const inference::ModelConfig& config, int cores);
 
 class OnnxBackend final : public core::Backend {
  public:
