@@ -136,6 +136,7 @@ StatusOr<int> FuseMatMul(Graph* graph, const PassContext&) {
   std::vector<bool> dead(graph->nodes.size(), false);
   Matcher m{graph, passes::ComputeUses(*graph), passes::ComputeProducers(*graph), &dead};
   int fused = 0;
+  std::vector<Node> added;
   for (size_t n = 0; n < graph->nodes.size(); ++n) {
     if (dead[n] || !IsOnnx(graph->nodes[n], "MatMul")) continue;
     const Node& mm = graph->nodes[n];
@@ -162,11 +163,57 @@ StatusOr<int> FuseMatMul(Graph* graph, const PassContext&) {
     int bias = kNoValue, addend = kNoValue;
     std::string act;
     int next = -1, slot = -1;
-    // A Transpose right after the product.
-    if (const Node* tr = m.OnlyReader(out, &next); tr && IsOnnx(*tr, "Transpose") && PermOf(*tr)) {
-      out_perm = *PermOf(*tr);
-      absorbed.push_back(next);
-      out = tr->outputs[0];
+    // A Transpose right after the product. Other readers that only take
+    // the product's Shape (exporters compute the merged head size that way)
+    // read the transposed output's shape, permuted back, instead.
+    int transpose_i = -1;
+    std::vector<int> shape_readers;
+    if (!passes::IsGraphOutput(*graph, out)) {
+      for (const Use& u : m.uses[out]) {
+        const Node& r = graph->nodes[u.node];
+        if (dead[u.node]) {
+          transpose_i = -2;
+        } else if (IsOnnx(r, "Transpose") && PermOf(r) && transpose_i == -1) {
+          transpose_i = u.node;
+        } else if (IsOnnx(r, "Shape") && r.attributes.empty() && r.outputs.size() == 1) {
+          shape_readers.push_back(u.node);
+        } else {
+          transpose_i = -2;
+        }
+      }
+    }
+    if (transpose_i >= 0) {
+      const Node& tr = graph->nodes[transpose_i];
+      out_perm = *PermOf(tr);
+      absorbed.push_back(transpose_i);
+      out = tr.outputs[0];
+      if (!shape_readers.empty()) {
+        // shape(M)[i] = shape(Y)[inverse[i]] where Y = transpose(M, out_perm).
+        Tensor inverse = Tensor::AllocateDense(DataType::kInt64, {int64_t(out_perm.size())});
+        for (size_t i = 0; i < out_perm.size(); ++i) {
+          inverse.mutable_data_as<int64_t>()[out_perm[i]] = static_cast<int64_t>(i);
+        }
+        const int inv_id = passes::AddValue(graph, graph->values[out].name + "/inverse_perm",
+                                            DataType::kInt64, inverse.shape());
+        graph->initializers[inv_id] = std::move(inverse);
+        const int y_shape = passes::AddValue(graph, graph->values[out].name + "/shape",
+                                             DataType::kInt64, Shape{int64_t(out_perm.size())});
+        Node shape_y;
+        shape_y.name = graph->values[out].name + "/shape";
+        shape_y.op_type = "Shape";
+        shape_y.inputs = {out};
+        shape_y.outputs = {y_shape};
+        added.push_back(std::move(shape_y));
+        for (int r : shape_readers) {
+          Node& reader = graph->nodes[r];
+          reader.op_type = "Gather";
+          reader.inputs = {y_shape, inv_id};
+          Attribute axis;
+          axis.kind = Attribute::Kind::kInt;
+          axis.i = 0;
+          reader.attributes["axis"] = axis;
+        }
+      }
     } else {
       // Scale by a scalar constant.
       while (const Node* s = m.OnlyReader(out, &next, &slot)) {
@@ -246,6 +293,7 @@ StatusOr<int> FuseMatMul(Graph* graph, const PassContext&) {
   }
   if (fused > 0) passes::RegisterNereidDomain(graph);
   passes::RemoveNodes(graph, dead);
+  for (Node& node : added) graph->nodes.push_back(std::move(node));
   return fused;
 }
 

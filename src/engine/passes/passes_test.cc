@@ -362,7 +362,8 @@ TEST(PassesTest, RandomConvChainsMatchTheOracle) {
 // sequence symbolic): projections with bias, heads split by
 // Reshape+Transpose, scaled scores plus a broadcast mask, softmax, context
 // transposed back, residual adds, LayerNormalization, FFN with erf GELU.
-ModelBuilder EncoderLayer(int64_t hidden, int64_t heads, int64_t ffn) {
+ModelBuilder EncoderLayer(int64_t hidden, int64_t heads, int64_t ffn,
+                          bool dynamic_merge = false) {
   const int64_t d = hidden / heads;
   ModelBuilder b(17);
   b.Input("x", kFloat, {-1, 7, hidden});
@@ -396,7 +397,24 @@ ModelBuilder EncoderLayer(int64_t hidden, int64_t heads, int64_t ffn) {
   SetIntAttr(b.AddNode("Softmax", {"masked"}, {"probs"}), "axis", -1);
   b.AddNode("MatMul", {"probs", "v_t"}, {"ctx"});
   SetIntsAttr(b.AddNode("Transpose", {"ctx"}, {"ctx_t"}), "perm", {0, 2, 1, 3});
-  b.AddNode("Reshape", {"ctx_t", "merge_shape"}, {"ctx_2d"});
+  if (dynamic_merge) {
+    // As PyTorch exports ctx.transpose(1, 2).reshape(b, s, h * d): the
+    // target shape comes from Shape(ctx) before the transpose.
+    b.Int64Initializer("i0", {}, {0});
+    b.Int64Initializer("i2", {}, {2});
+    b.Int64Initializer("ax0", {1}, {0});
+    b.Int64Initializer("hid", {1}, {hidden});
+    b.AddNode("Shape", {"ctx"}, {"ctx_shape_a"});
+    b.AddNode("Shape", {"ctx"}, {"ctx_shape_b"});
+    SetIntAttr(b.AddNode("Gather", {"ctx_shape_a", "i0"}, {"bdim"}), "axis", 0);
+    SetIntAttr(b.AddNode("Gather", {"ctx_shape_b", "i2"}, {"sdim"}), "axis", 0);
+    b.AddNode("Unsqueeze", {"bdim", "ax0"}, {"bdim1"});
+    b.AddNode("Unsqueeze", {"sdim", "ax0"}, {"sdim1"});
+    SetIntAttr(b.AddNode("Concat", {"bdim1", "sdim1", "hid"}, {"dyn_shape"}), "axis", 0);
+    b.AddNode("Reshape", {"ctx_t", "dyn_shape"}, {"ctx_2d"});
+  } else {
+    b.AddNode("Reshape", {"ctx_t", "merge_shape"}, {"ctx_2d"});
+  }
   linear("ctx_2d", "attn", hidden, hidden);
   b.AddNode("Add", {"x", "attn"}, {"res1"});
   SetFloatAttr(b.AddNode("LayerNormalization", {"res1", "ln_g", "ln_b"}, {"h"}), "epsilon", 1e-5f);
@@ -425,6 +443,18 @@ TEST(PassesTest, TransformerLayerFusesIntoMatMuls) {
     mask[3] = -10000.0f;  // one masked key in the first sequence
     ExpectSameOutputs(b, {{{batch, 7, 32}, RandomFloats(batch * 7 * 32, 400 + batch)},
                           {{batch, 1, 1, 7}, mask}},
+                      1e-4f);
+  }
+}
+
+TEST(PassesTest, ShapeReadersDoNotBlockTheContextTranspose) {
+  ModelBuilder b = EncoderLayer(32, 4, 64, /*dynamic_merge=*/true);
+  Graph g = Optimized(b);
+  EXPECT_EQ(CountOps(g, "Transpose"), 0);
+  EXPECT_EQ(CountOps(g, "nereid.FusedMatMul"), 8);
+  for (int64_t batch : {1, 3}) {
+    ExpectSameOutputs(b, {{{batch, 7, 32}, RandomFloats(batch * 7 * 32, 450 + batch)},
+                          {{batch, 1, 1, 7}, std::vector<float>(batch * 7, 0.0f)}},
                       1e-4f);
   }
 }
