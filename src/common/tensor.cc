@@ -5,12 +5,32 @@
 #include <new>
 
 namespace nereid {
+namespace {
+
+thread_local TensorAllocator* current_allocator = nullptr;
+
+}  // namespace
+
+ScopedTensorAllocator::ScopedTensorAllocator(TensorAllocator* allocator)
+    : previous_(current_allocator) {
+  current_allocator = allocator;
+}
+
+ScopedTensorAllocator::~ScopedTensorAllocator() { current_allocator = previous_; }
 
 Tensor Tensor::Allocate(DataType dtype, Shape shape, size_t byte_size) {
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);
   t.byte_size_ = byte_size;
+  if (current_allocator != nullptr) {
+    std::shared_ptr<void> storage = current_allocator->Allocate(byte_size);
+    if (storage != nullptr) {
+      t.data_ = static_cast<char*>(storage.get());
+      t.owner_ = std::move(storage);
+      return t;
+    }
+  }
   size_t rounded = ((byte_size + 63) / 64) * 64;
   if (rounded == 0) rounded = 64;
   void* p = std::aligned_alloc(64, rounded);

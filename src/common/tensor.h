@@ -6,6 +6,12 @@
 // views. BYTES tensors hold Triton's serialized form (see data_type.h).
 //
 // Thread safety: values; concurrent const access is safe.
+//
+// Tensor::Allocate normally takes its bytes from the heap. A TensorAllocator
+// installed on a thread (ScopedTensorAllocator) is consulted first by the
+// Allocate calls made on that thread only; the engine's runtime uses this to
+// place intermediates in a planned arena (engine/runtime/memory_plan.h).
+// Other threads (e.g. OpenMP workers) are unaffected and use the heap.
 #pragma once
 
 #include <cstddef>
@@ -23,11 +29,37 @@ struct TensorView {
   size_t byte_size = 0;
 };
 
+// A source of tensor storage other than the heap (see the file comment).
+class TensorAllocator {
+ public:
+  virtual ~TensorAllocator() = default;
+  // Storage for `byte_size` bytes (the size Tensor::Allocate was asked for),
+  // 64-byte aligned and at least max(byte_size, 64) bytes long: get() is the
+  // data, and the last reference's deleter gives it back. Null: use the
+  // heap. May throw std::bad_alloc. Called only on the installing thread.
+  virtual std::shared_ptr<void> Allocate(size_t byte_size) = 0;
+};
+
+// Installs `allocator` for Tensor::Allocate calls on the calling thread for
+// the lifetime of this object (null: none), then restores the previous one.
+// Not movable; create and destroy on the same thread.
+class ScopedTensorAllocator {
+ public:
+  explicit ScopedTensorAllocator(TensorAllocator* allocator);
+  ~ScopedTensorAllocator();
+  ScopedTensorAllocator(const ScopedTensorAllocator&) = delete;
+  ScopedTensorAllocator& operator=(const ScopedTensorAllocator&) = delete;
+
+ private:
+  TensorAllocator* previous_;
+};
+
 class Tensor {
  public:
   Tensor() = default;
 
-  // Allocates `byte_size` uninitialized bytes, 64-byte aligned.
+  // Allocates `byte_size` uninitialized bytes, 64-byte aligned, from the
+  // calling thread's TensorAllocator if one is installed, else the heap.
   static Tensor Allocate(DataType dtype, Shape shape, size_t byte_size);
   // Allocates dense storage for `shape` (not for kBytes).
   static Tensor AllocateDense(DataType dtype, Shape shape);

@@ -193,6 +193,8 @@ int Main(int argc, char** argv) {
   run->add_option("--save-outputs", run_options.save_outputs, "Write outputs as DIR/<name>.npy");
   run->add_flag("--profile", run_options.profile,
                 "Time every step (fused node) and print the slowest steps and op types");
+  run->add_flag("--no-memory-plan", run_options.no_memory_plan,
+                "Every tensor from the heap: no per-shape arena, no in-place kernels (A/B)");
 
   // `nereid --model-repository DIR ...` behaves like tritonserver: serve.
   std::vector<std::string> args(argv + 1, argv + argc);

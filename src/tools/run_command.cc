@@ -68,6 +68,35 @@ void PrintSummary(const std::string& name, const Tensor& t) {
   std::printf("\n");
 }
 
+std::string Bytes(size_t bytes) {
+  char text[32];
+  if (bytes >= (size_t{1} << 20)) {
+    std::snprintf(text, sizeof(text), "%.2f MiB", static_cast<double>(bytes) / (1 << 20));
+  } else {
+    std::snprintf(text, sizeof(text), "%.1f KiB", static_cast<double>(bytes) / 1024);
+  }
+  return text;
+}
+
+// The memory plan of the runs' input shapes (engine/runtime/memory_plan.h).
+void PrintMemory(const engine::MemoryReport& m) {
+  const auto pct = [&](size_t bytes) {
+    return m.naive_bytes ? 100.0 * static_cast<double>(bytes) / static_cast<double>(m.naive_bytes)
+                         : 0.0;
+  };
+  std::printf("memory for %s: arena %s (%.1f%% of naive), heap peak %s (%.1f%%), naive sum %s\n",
+              m.input_shapes.c_str(), Bytes(m.arena_bytes).c_str(), pct(m.arena_bytes),
+              Bytes(m.heap_peak_bytes).c_str(), pct(m.heap_peak_bytes),
+              Bytes(m.naive_bytes).c_str());
+  std::printf("  %lld intermediates in %lld steps, %lld in place; %lld escaped to the heap (%s: "
+              "outputs); planned in %.2f ms; %lld planned runs, %lld fell back to the heap\n",
+              static_cast<long long>(m.allocations), static_cast<long long>(m.steps),
+              static_cast<long long>(m.in_place_steps),
+              static_cast<long long>(m.escaped_allocations), Bytes(m.escaped_bytes).c_str(),
+              m.planning_ms, static_cast<long long>(m.planned_runs),
+              static_cast<long long>(m.fallback_runs));
+}
+
 void PrintProfile(const engine::RunProfile& profile, int runs) {
   double total = 0;
   for (const auto& step : profile.steps) total += step.total_ms;
@@ -105,6 +134,7 @@ void PrintProfile(const engine::RunProfile& profile, int runs) {
 int RunModel(const RunOptions& options) {
   engine::CompileOptions co;
   co.intra_op_threads = options.threads;
+  co.memory_planning = co.in_place = !options.no_memory_plan;
   auto t0 = std::chrono::steady_clock::now();
   auto plan = engine::Plan::FromOnnxFile(options.model, co);
   auto t1 = std::chrono::steady_clock::now();
@@ -174,6 +204,7 @@ int RunModel(const RunOptions& options) {
   mean /= ms.size();
   std::printf("latency over %zu runs: p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  mean %.3f ms\n",
               ms.size(), pct(0.5), pct(0.9), pct(0.99), mean);
+  if (auto memory = (*plan)->LastMemoryReport(); memory.has_value()) PrintMemory(*memory);
   if (options.profile) PrintProfile(profile, static_cast<int>(ms.size()));
   return 0;
 }

@@ -2,10 +2,11 @@
 //
 //   nereid run MODEL.onnx [--input NAME=FILE.npy ...] [--batch N] [--iterations K]
 //              [--warmup W] [--threads T] [--save-outputs DIR]
-//              [--profile]
+//              [--profile] [--no-memory-plan]
 //
 // Inputs not given get fixed-seed random data (symbolic first dimension =
-// --batch). Prints each output's shape and summary and latency percentiles; --profile adds the time per step
+// --batch). Prints each output's shape and summary, latency percentiles and
+// the memory plan (arena vs naive and heap peak); --profile adds the time per step
 // (fused node) and per op type, like trtexec's per-layer profile.
 #pragma once
 
@@ -23,6 +24,7 @@ struct RunOptions {
   int threads = 1;
   std::string save_outputs;  // directory for <output>.npy, empty: none
   bool profile = false;      // per-step timing over the timed runs
+  bool no_memory_plan = false;  // CompileOptions::memory_planning and in_place off
 };
 
 // Returns the process exit status (0 on success); errors go to stderr.

@@ -47,10 +47,27 @@ class Kernel {
   // optional input. `outputs` has one empty Tensor per node output; the
   // kernel fills every one (it may leave those of omitted optional outputs
   // empty). An output may share the bytes of an input (views: Reshape,
-  // Identity); it must never write into an input's bytes.
+  // Identity); it must never write into an input's bytes (except as
+  // InPlaceInput() below allows).
   // Errors (shape/dtype mismatch found at run time) are InvalidArgument;
   // the runtime prefixes them with the node's description.
   virtual Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const = 0;
+
+  // In place: the index of an input whose bytes output 0 may reuse, or -1
+  // (the default: never). Opt in only where writing output element i can
+  // never clobber an input element still to be read, e.g. elementwise ops
+  // whose output element i depends on element i of that input only
+  // (Relu, Exp, Add's first input when it has the output's shape).
+  // When that input dies at this node (no later node reads it, it is no
+  // graph input, initializer or output, this node reads it once) and nothing
+  // else holds its bytes, the runtime calls Run with outputs[0] pre-filled:
+  // that input's tensor (its dtype, shape and storage). The kernel must then
+  // either write its result into outputs[0] if the dtype and shape it
+  // computes are exactly those (ref::ReuseOrAllocateOutput does this check),
+  // reading the input through inputs[i] while writing the same bytes, or
+  // replace outputs[0] with storage of its own. Kernels that did not opt in
+  // always get empty outputs.
+  virtual int InPlaceInput() const { return -1; }
 };
 
 struct KernelBuildContext {

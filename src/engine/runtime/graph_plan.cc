@@ -15,6 +15,35 @@ ValueInfo InfoOf(const Value& value) {
 
 std::string QuotedName(const std::string& name) { return "'" + name + "'"; }
 
+// Kernels read elements through typed pointers, so bytes that are not
+// aligned to the element size (binary HTTP tensors sit at arbitrary offsets
+// after the JSON header) are copied once into aligned storage.
+bool NeedsAlignmentCopy(const TensorView& in) {
+  const size_t align = std::max<size_t>(DataTypeByteSize(in.dtype), 1);
+  return reinterpret_cast<uintptr_t>(in.data) % align != 0;
+}
+
+// What a run's allocations depend on besides data: the input shapes and
+// which inputs are copied.
+std::vector<int64_t> MemoryPlanKey(const std::vector<TensorView>& inputs) {
+  std::vector<int64_t> key;
+  for (const TensorView& in : inputs) {
+    key.push_back(static_cast<int64_t>(in.shape.size()));
+    key.insert(key.end(), in.shape.begin(), in.shape.end());
+    key.push_back(NeedsAlignmentCopy(in) ? 1 : 0);
+  }
+  return key;
+}
+
+std::string DescribeShapes(const std::vector<TensorView>& inputs) {
+  std::string text;
+  for (const TensorView& in : inputs) {
+    if (!text.empty()) text += ", ";
+    text += ShapeToString(in.shape);
+  }
+  return text;
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<Plan>> GraphPlan::Create(Graph graph, const CompileOptions& options) {
@@ -23,8 +52,10 @@ StatusOr<std::unique_ptr<Plan>> GraphPlan::Create(Graph graph, const CompileOpti
   RETURN_IF_ERROR(SortTopologically(&plan->graph_));
   for (int id : plan->graph_.inputs) plan->inputs_.push_back(InfoOf(plan->graph_.values[id]));
   for (int id : plan->graph_.outputs) plan->outputs_.push_back(InfoOf(plan->graph_.values[id]));
+  plan->memory_planning_ = options.memory_planning && options.max_planned_shapes > 0;
+  plan->max_planned_shapes_ = static_cast<size_t>(std::max(options.max_planned_shapes, 1));
   RETURN_IF_ERROR(plan->BuildSteps(options));
-  plan->PlanLiveness();
+  plan->PlanLiveness(options.in_place);
   return std::unique_ptr<Plan>(std::move(plan));
 }
 
@@ -67,7 +98,7 @@ Status GraphPlan::BuildSteps(const CompileOptions& options) {
   return Status::Ok();
 }
 
-void GraphPlan::PlanLiveness() {
+void GraphPlan::PlanLiveness(bool in_place) {
   // last_use[v]: index of the last step reading v; -1 = never read.
   std::vector<int> last_use(graph_.values.size(), -1);
   for (size_t s = 0; s < steps_.size(); ++s) {
@@ -88,6 +119,25 @@ void GraphPlan::PlanLiveness() {
     for (int v : steps_[s].outputs) {
       if (v != kNoValue && !keep[v] && last_use[v] == -1) steps_[s].release.push_back(v);
     }
+  }
+  if (!in_place) return;
+  std::vector<bool> pinned(graph_.values.size(), false);  // bytes the plan must never write
+  for (int v : graph_.inputs) pinned[v] = true;
+  for (int v : graph_.outputs) pinned[v] = true;
+  for (const auto& [v, tensor] : graph_.initializers) pinned[v] = true;
+  for (Step& step : steps_) {
+    const int i = step.kernel->InPlaceInput();
+    if (i < 0 || static_cast<size_t>(i) >= step.inputs.size() || step.outputs.empty() ||
+        step.outputs[0] == kNoValue) {
+      continue;
+    }
+    const int v = step.inputs[static_cast<size_t>(i)];
+    if (v == kNoValue || pinned[v] ||
+        std::count(step.inputs.begin(), step.inputs.end(), v) != 1 ||
+        std::find(step.release.begin(), step.release.end(), v) == step.release.end()) {
+      continue;
+    }
+    step.in_place_value = v;
   }
 }
 
@@ -143,7 +193,25 @@ Status GraphPlan::Run(const std::vector<TensorView>& inputs, std::vector<Tensor>
     for (const Step& step : steps_) profile->steps.push_back({step.label, step.op_type, 0, 0});
   }
   try {
-    return Execute(inputs, outputs, profile);
+    std::vector<int64_t> key;
+    std::shared_ptr<RunMemory> memory;
+    if (memory_planning_) {
+      key = MemoryPlanKey(inputs);
+      memory = RunMemory::Create(FindMemoryPlan(key), static_cast<int>(steps_.size()));
+    }
+    int64_t in_place_steps = 0;
+    Status status = Execute(inputs, outputs, profile, memory.get(), &in_place_steps);
+    if (memory != nullptr && status.ok()) {
+      if (memory->recording()) {
+        // The run's intermediates died with Execute's slots; what lives on escaped.
+        AddMemoryPlan(std::move(key), memory->BuildPlan(DescribeShapes(inputs), in_place_steps));
+      } else {
+        memory->plan()->CountRun(memory->fell_back());
+        std::lock_guard<std::mutex> lock(cache_mu_);
+        last_memory_plan_ = memory->plan();
+      }
+    }
+    return status;
   } catch (const std::bad_alloc&) {
     return ResourceExhausted("out of memory while running the model");
   } catch (const std::exception& e) {
@@ -151,18 +219,54 @@ Status GraphPlan::Run(const std::vector<TensorView>& inputs, std::vector<Tensor>
   }
 }
 
+std::shared_ptr<const MemoryPlan> GraphPlan::FindMemoryPlan(
+    const std::vector<int64_t>& key) const {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  for (CachedMemoryPlan& entry : cache_) {
+    if (entry.key == key) {
+      entry.last_use = ++cache_clock_;
+      return entry.plan;
+    }
+  }
+  return nullptr;
+}
+
+void GraphPlan::AddMemoryPlan(std::vector<int64_t> key,
+                              std::shared_ptr<const MemoryPlan> plan) const {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  for (CachedMemoryPlan& entry : cache_) {
+    if (entry.key == key) {  // another run of these shapes recorded first
+      entry.last_use = ++cache_clock_;
+      last_memory_plan_ = entry.plan;
+      return;
+    }
+  }
+  if (cache_.size() >= max_planned_shapes_) {
+    auto oldest = std::min_element(cache_.begin(), cache_.end(),
+                                   [](const CachedMemoryPlan& a, const CachedMemoryPlan& b) {
+                                     return a.last_use < b.last_use;
+                                   });
+    cache_.erase(oldest);
+  }
+  cache_.push_back({std::move(key), plan, ++cache_clock_});
+  last_memory_plan_ = std::move(plan);
+}
+
+std::optional<MemoryReport> GraphPlan::LastMemoryReport() const {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  if (last_memory_plan_ == nullptr) return std::nullopt;
+  return last_memory_plan_->Report();
+}
+
 Status GraphPlan::Execute(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs,
-                          RunProfile* profile) const {
+                          RunProfile* profile, RunMemory* memory,
+                          int64_t* in_place_steps) const {
   // slots[v] holds value v while it is live; an empty Tensor has dtype kInvalid.
   std::vector<Tensor> slots(graph_.values.size());
   for (const auto& [id, tensor] : graph_.initializers) slots[id] = tensor;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const TensorView& in = inputs[i];
-    // Kernels read elements through typed pointers, so bytes that are not
-    // aligned to the element size (binary HTTP tensors sit at arbitrary
-    // offsets after the JSON header) are copied once into aligned storage.
-    const size_t align = std::max<size_t>(DataTypeByteSize(in.dtype), 1);
-    if (reinterpret_cast<uintptr_t>(in.data) % align != 0) {
+    if (NeedsAlignmentCopy(in)) {
       slots[graph_.inputs[i]] = Tensor::CopyOf(in);
       continue;
     }
@@ -173,13 +277,29 @@ Status GraphPlan::Execute(const std::vector<TensorView>& inputs, std::vector<Ten
   std::vector<Tensor> results;
   for (size_t s = 0; s < steps_.size(); ++s) {
     const Step& step = steps_[s];
+    if (memory != nullptr) memory->BeginStep(static_cast<int>(s));
     args.clear();
     for (int v : step.inputs) args.push_back(v == kNoValue ? nullptr : &slots[v]);
     // At least one slot, even for a (malformed) node without outputs, so a
     // kernel that skipped its arity check cannot write out of bounds.
     results.assign(std::max<size_t>(step.outputs.size(), 1), Tensor());
+    // In place: the input dies here and its bytes are ours alone (the slot
+    // holds the only reference), so the kernel may write its output there.
+    const Tensor* offered = nullptr;
+    if (step.in_place_value != kNoValue) {
+      const Tensor& x = slots[step.in_place_value];
+      if (x.owner() != nullptr && x.owner().use_count() == 1 && x.dtype() != DataType::kBytes) {
+        results[0] = x;
+        offered = &x;
+      }
+    }
     const auto start = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-    Status status = step.kernel->Run(args, results);
+    Status status;
+    {
+      // Only this thread, only while the kernel runs.
+      ScopedTensorAllocator hook(memory);
+      status = step.kernel->Run(args, results);
+    }
     if (profile) {
       profile->steps[s].total_ms += std::chrono::duration<double, std::milli>(
                                         std::chrono::steady_clock::now() - start)
@@ -187,6 +307,7 @@ Status GraphPlan::Execute(const std::vector<TensorView>& inputs, std::vector<Ten
       ++profile->steps[s].calls;
     }
     if (!status.ok()) return status.WithPrefix(step.label);
+    if (offered != nullptr && results[0].data() == offered->data()) ++*in_place_steps;
     for (size_t o = 0; o < step.outputs.size(); ++o) {
       const int v = step.outputs[o];
       if (v == kNoValue) continue;
@@ -196,8 +317,11 @@ Status GraphPlan::Execute(const std::vector<TensorView>& inputs, std::vector<Ten
       }
       slots[v] = std::move(results[o]);
     }
+    results.clear();  // omitted outputs die in their step
     for (int v : step.release) slots[v] = Tensor();
+    if (memory != nullptr) memory->EndStep(static_cast<int>(s));
   }
+  if (memory != nullptr) memory->Finish();
   outputs->clear();
   outputs->reserve(graph_.outputs.size());
   for (size_t i = 0; i < graph_.outputs.size(); ++i) {

@@ -37,11 +37,12 @@ T Apply(T x) {
 template <Activation kAct>
 class ActivationKernel final : public Kernel {
  public:
+  int InPlaceInput() const override { return 0; }  // out[i] = f(in[i])
   Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
     RETURN_IF_ERROR(CheckInputs(inputs, 1, 1));
     const Tensor& x = *inputs[0];
     auto body = [&]<typename T>() -> Status {
-      ASSIGN_OR_RETURN(outputs[0], AllocateOutput(x.dtype(), x.shape()));
+      RETURN_IF_ERROR(ReuseOrAllocateOutput(&outputs[0], x.dtype(), x.shape()));
       const T* in = x.data_as<T>();
       T* out = outputs[0].mutable_data_as<T>();
       const int64_t n = NumElements(x.shape());

@@ -90,6 +90,9 @@ Status Compute(const Tensor& a, const Tensor& b, Tensor* out) {
 template <BinaryOp kOp>
 class BinaryKernel final : public Kernel {
  public:
+  // When A has the output's shape, element o of the output reads element o
+  // of A (and any element of B, a different tensor): safe in place.
+  int InPlaceInput() const override { return 0; }
   Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
     RETURN_IF_ERROR(CheckInputs(inputs, 2, 2));
     RETURN_IF_ERROR(CheckSameDtype(inputs));
@@ -97,7 +100,7 @@ class BinaryKernel final : public Kernel {
     const Tensor& b = *inputs[1];
     ASSIGN_OR_RETURN(Shape shape, BroadcastShapes(a.shape(), b.shape()));
     return DispatchNumeric(a.dtype(), OpName(kOp), [&]<typename T>() -> Status {
-      ASSIGN_OR_RETURN(outputs[0], AllocateOutput(a.dtype(), shape));
+      RETURN_IF_ERROR(ReuseOrAllocateOutput(&outputs[0], a.dtype(), shape));
       return Compute<kOp, T>(a, b, &outputs[0]);
     });
   }

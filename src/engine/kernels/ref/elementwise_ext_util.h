@@ -25,10 +25,11 @@ namespace nereid::engine::ref {
 template <typename T>
 using ComputeType = std::conditional_t<kIsHalf<T>, float, T>;
 
-// out = fn(x) elementwise; `out` gets dtype `out_dtype` and x's shape.
+// out = fn(x) elementwise; `out` gets dtype `out_dtype` and x's shape. Safe
+// in place (Kernel::InPlaceInput): reuses a pre-filled `out` that matches.
 template <typename In, typename Out, typename Fn>
 Status MapUnary(const Tensor& x, DataType out_dtype, Tensor* out, Fn&& fn) {
-  ASSIGN_OR_RETURN(*out, AllocateOutput(out_dtype, x.shape()));
+  RETURN_IF_ERROR(ReuseOrAllocateOutput(out, out_dtype, x.shape()));
   const In* in = x.data_as<In>();
   Out* o = out->mutable_data_as<Out>();
   const int64_t n = NumElements(x.shape());

@@ -20,6 +20,17 @@ StatusOr<Tensor> AllocateOutput(DataType dtype, Shape shape) {
   return Tensor::Allocate(dtype, std::move(shape), bytes);
 }
 
+Status ReuseOrAllocateOutput(Tensor* out, DataType dtype, const Shape& shape) {
+  if (out->owner() != nullptr && out->dtype() == dtype && out->shape() == shape) {
+    ASSIGN_OR_RETURN(int64_t count, ElementCount(shape));
+    if (out->byte_size() == static_cast<size_t>(count) * DataTypeByteSize(dtype)) {
+      return Status::Ok();
+    }
+  }
+  ASSIGN_OR_RETURN(*out, AllocateOutput(dtype, shape));
+  return Status::Ok();
+}
+
 int64_t NumElements(const Shape& shape) { return DimProduct(shape, 0, shape.size()); }
 
 int64_t DimProduct(const Shape& shape, size_t begin, size_t end) {

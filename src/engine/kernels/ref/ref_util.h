@@ -20,6 +20,11 @@ namespace nereid::engine::ref {
 // runtime maps it to ResourceExhausted).
 StatusOr<Tensor> AllocateOutput(DataType dtype, Shape shape);
 
+// For kernels that declare Kernel::InPlaceInput(): keeps `*out` when the
+// runtime pre-filled it with storage of exactly `dtype` and `shape` (the
+// input being reused), else sets it to AllocateOutput(dtype, shape).
+Status ReuseOrAllocateOutput(Tensor* out, DataType dtype, const Shape& shape);
+
 // Product of dims of a shape already known to be valid (a tensor's shape).
 int64_t NumElements(const Shape& shape);
 // Product of shape[begin, end).

@@ -106,6 +106,7 @@ Status DispatchFor(DataType dtype, Fn&& fn) {
 template <UnaryOp kOp>
 class UnaryKernel final : public Kernel {
  public:
+  int InPlaceInput() const override { return 0; }  // MapUnary: out[i] = f(in[i])
   Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
     RETURN_IF_ERROR(CheckInputs(inputs, 1, 1));
     const Tensor& x = *inputs[0];
