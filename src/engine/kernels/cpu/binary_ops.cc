@@ -215,6 +215,10 @@ class BinaryKernel final : public Kernel {
   BinaryKernel(std::unique_ptr<Kernel> reference, int threads)
       : reference_(std::move(reference)), threads_(threads) {}
 
+  // Output element i reads element i of input 0 only (input 0 is reused
+  // only when it has the output's shape), so writing over it is safe.
+  int InPlaceInput() const override { return 0; }
+
   Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
     if (inputs.size() != 2 || outputs.empty() || !IsDenseFp32(inputs[0]) ||
         !IsDenseFp32(inputs[1])) {
@@ -224,7 +228,7 @@ class BinaryKernel final : public Kernel {
     const Tensor& b = *inputs[1];
     auto shape = ref::BroadcastShapes(a.shape(), b.shape());
     if (!shape.ok()) return Fallback(inputs, outputs);  // the reference reports it
-    ASSIGN_OR_RETURN(outputs[0], ref::AllocateOutput(DataType::kFp32, *shape));
+    RETURN_IF_ERROR(ref::ReuseOrAllocateOutput(&outputs[0], DataType::kFp32, *shape));
     const int64_t total = ref::NumElements(*shape);
     if (total == 0) return Status::Ok();
     const Walk w = Simplify(*shape, a.shape(), b.shape());

@@ -185,6 +185,10 @@ class UnaryKernel final : public Kernel {
         params_(params),
         clip_bounds_are_inputs_(clip_bounds_are_inputs) {}
 
+  // Output element i reads element i of input 0 only (input 0 is reused
+  // only when it has the output's shape), so writing over it is safe.
+  int InPlaceInput() const override { return 0; }
+
   Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
     if (inputs.empty() || outputs.empty() || !IsDenseFp32(inputs[0])) {
       return Fallback(inputs, outputs);
@@ -208,7 +212,7 @@ class UnaryKernel final : public Kernel {
       return Fallback(inputs, outputs);
     }
     const Tensor& x = *inputs[0];
-    ASSIGN_OR_RETURN(outputs[0], ref::AllocateOutput(DataType::kFp32, x.shape()));
+    RETURN_IF_ERROR(ref::ReuseOrAllocateOutput(&outputs[0], DataType::kFp32, x.shape()));
     const int64_t n = ref::NumElements(x.shape());
     const float* in = x.data_as<float>();
     float* out = outputs[0].mutable_data_as<float>();
