@@ -34,6 +34,7 @@
 // and creation; primitives execute outside it with per-call memory objects
 // and a per-call user scratchpad.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <limits>
@@ -90,6 +91,16 @@ struct ConvFusion {
   int64_t src_block = 0;       // 0: plain NCHW; 8/16: nChw<b>c
   int64_t dst_block = 0;
 };
+
+// NEREID_CONV_WINOGRAD=0 keeps every convolution direct (A/B and numerics
+// debugging).
+bool DisableWinograd() {
+  static const bool off = [] {
+    const char* v = std::getenv("NEREID_CONV_WINOGRAD");
+    return v != nullptr && std::string(v) == "0";
+  }();
+  return off;
+}
 
 memory::format_tag BlockedTag(int64_t block) {
   return block == 16 ? memory::format_tag::nChw16c : memory::format_tag::nChw8c;
@@ -305,7 +316,7 @@ class DnnlConvKernel final : public Kernel {
     }
     attr.set_post_ops(post_ops);
     const auto prop = dnnl::prop_kind::forward_inference;
-    const auto alg = dnnl::algorithm::convolution_direct;
+    auto alg = dnnl::algorithm::convolution_direct;
     auto make_pd = [&](const memory::desc& src_md, const memory::desc& dst_md) {
       auto desc = b != nullptr
                       ? dnnl::convolution_forward::desc(prop, alg, src_md, any_w, entry->bias_md,
@@ -326,7 +337,20 @@ class DnnlConvKernel final : public Kernel {
     std::optional<dnnl::convolution_forward::primitive_desc> pd;
     // Tensors in the blocked layout: run on them directly (no reorders).
     const bool user_blocked = fusion_.src_block > 0 || fusion_.dst_block > 0;
-    if (user_blocked) pd = try_pd(entry->src_md, entry->dst_md);
+    // 3x3, stride 1, undilated, ungrouped, blocked on both sides: Winograd
+    // F(2x2, 3x3) needs 2.25x fewer multiplies; oneDNN's AVX-512 kernel
+    // measured 1.2x (7x7 maps) to 1.9x (56x56) faster than the direct one
+    // on ResNet-50's layers, one thread, for ~1e-6 relative difference.
+    const bool winograd = fusion_.src_block > 0 && fusion_.dst_block > 0 && group_ == 1 &&
+                          rank == 4 && ws[2] == 3 && ws[3] == 3 && window.stride[0] == 1 &&
+                          window.stride[1] == 1 && window.dilation[0] == 1 &&
+                          window.dilation[1] == 1 && !DisableWinograd();
+    if (winograd) {
+      alg = dnnl::algorithm::convolution_winograd;
+      pd = try_pd(entry->src_md, entry->dst_md);
+      if (!pd) alg = dnnl::algorithm::convolution_direct;
+    }
+    if (user_blocked && !pd) pd = try_pd(entry->src_md, entry->dst_md);
     // Spatial kernels (not 1x1) on plain tensors: oneDNN's direct
     // convolutions on blocked activations beat its gemm convolution on plain
     // ones by ~1.9x even with the reorders in and out (ResNet-50 3x3 and 7x7
