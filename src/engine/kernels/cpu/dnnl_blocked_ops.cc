@@ -74,7 +74,8 @@ class DnnlBlockedPoolKernel final : public Kernel {
       const dnnl::engine& eng = CpuEngine();
       memory src(entry->src_md, eng, const_cast<char*>(x.data()));
       memory dst(entry->dst_md, eng, outputs[0].mutable_data());
-      memory scratch(entry->scratch_md, eng);
+      Tensor scratch_bytes;
+      memory scratch = TempMemory(entry->scratch_md, &scratch_bytes);
       dnnl::stream& strm = CpuStream();
       entry->prim.execute(strm, {{DNNL_ARG_SRC, src},
                                  {DNNL_ARG_DST, dst},

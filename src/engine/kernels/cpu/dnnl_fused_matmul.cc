@@ -173,8 +173,9 @@ class DnnlFusedMatMulKernel final : public Kernel {
         args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1,
                      memory(entry->addend, eng, const_cast<char*>(addend->data())));
       }
+      Tensor scratch_bytes;
       if (entry->scratch.get_size() != 0) {
-        args.emplace(DNNL_ARG_SCRATCHPAD, memory(entry->scratch, eng));
+        args.emplace(DNNL_ARG_SCRATCHPAD, TempMemory(entry->scratch, &scratch_bytes));
       }
       dnnl::stream& strm = CpuStream();
       entry->primitive.execute(strm, args);

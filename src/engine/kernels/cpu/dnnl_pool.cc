@@ -95,8 +95,9 @@ class DnnlPoolKernel final : public Kernel {
       memory src(entry->src_md, eng, const_cast<char*>(x.data()));
       memory dst(entry->dst_md, eng, outputs[0].mutable_data());
       std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+      Tensor scratch_bytes;
       if (entry->scratch_md.get_size() != 0) {
-        args.emplace(DNNL_ARG_SCRATCHPAD, memory(entry->scratch_md, eng));
+        args.emplace(DNNL_ARG_SCRATCHPAD, TempMemory(entry->scratch_md, &scratch_bytes));
       }
       entry->prim.execute(strm, args);
       strm.wait();
