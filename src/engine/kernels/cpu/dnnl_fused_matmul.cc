@@ -93,7 +93,18 @@ Operand PadTo(const Operand& op, size_t rank) {
   return out;
 }
 
-memory::desc Desc(const Operand& op) { return memory::desc(ToDims(op.dims), dt::f32, op.strides); }
+// oneDNN refuses (at execution) descriptors where a size-1 dimension shares
+// its stride with another dimension, which permuted strides produce. A
+// size-1 dimension's stride never addresses anything: give it the stride a
+// dense layout would (its inner neighbour's extent), innermost first.
+memory::desc Desc(const Operand& op) {
+  memory::dims strides = op.strides;
+  for (size_t i = strides.size(); i-- > 0;) {
+    if (op.dims[i] != 1) continue;
+    strides[i] = i + 1 < strides.size() ? strides[i + 1] * std::max<int64_t>(op.dims[i + 1], 1) : 1;
+  }
+  return memory::desc(ToDims(op.dims), dt::f32, strides);
+}
 
 bool Aligned(const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data()) % alignof(float) == 0; }
 
