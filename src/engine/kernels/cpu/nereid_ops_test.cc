@@ -188,7 +188,7 @@ TEST(NereidOpsTest, BlockedPoolMatchesReference) {
       SetInts(&node, "strides", {1 + iter % 2, 1 + iter % 2});
       if (k > 1) SetInts(&node, "pads", {k / 2, k / 2, k / 2, k / 2});
       if (pool == "AveragePool") SetInt(&node, "count_include_pad", iter % 3 == 0);
-      if (iter % 5 == 0) SetInt(&node, "ceil_mode", 1);  // reference path
+      if (iter % 5 == 0) SetInt(&node, "ceil_mode", 1);  // oneDNN with grown right padding
     }
     auto x = ToBlockedLayout(Random({2, c, h, w}, &rng), 16);
     ASSERT_TRUE(x.ok());
