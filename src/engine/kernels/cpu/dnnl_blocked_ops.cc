@@ -5,8 +5,9 @@
 //     kernel of dnnl_pool.cc, with its geometry (ceil_mode by growing the
 //     right padding); dilations and anything else oneDNN cannot express
 //     exactly go to the reference kernel (unblock, ONNX reference pool, block).
-//   ToBlocked / FromBlocked: the layout conversions, parallel over
-//     (batch, channel block) within the plan's thread budget.
+//   ToBlocked / FromBlocked: the layout conversions (blocked_layout.h's
+//     kernel, shared with the reference), parallel over (batch, channel
+//     block) within the plan's thread budget.
 //
 // Thread safety: Run is const and may run concurrently (dnnl_pool.h).
 #include <memory>
@@ -17,7 +18,6 @@
 #include "engine/kernels/cpu/dnnl_pool.h"
 #include "engine/kernels/kernel.h"
 #include "engine/kernels/ref/conv_pool_util.h"
-#include "engine/kernels/ref/ref_util.h"
 
 namespace nereid::engine::cpu {
 namespace {
@@ -47,26 +47,6 @@ StatusOr<std::unique_ptr<Kernel>> MakeDnnlBlockedPool(const KernelBuildContext& 
   return NewDnnlPoolKernel(std::move(spec), std::move(reference), context.intra_op_threads);
 }
 
-class LayoutKernel final : public Kernel {
- public:
-  LayoutKernel(bool to_blocked, int64_t block, int64_t channels, int threads)
-      : to_blocked_(to_blocked), block_(block), channels_(channels), threads_(threads) {}
-  Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
-    RETURN_IF_ERROR(ref::CheckInputs(inputs, 1, 1));
-    if (to_blocked_) {
-      ASSIGN_OR_RETURN(outputs[0], ToBlockedLayout(*inputs[0], block_, threads_));
-    } else {
-      ASSIGN_OR_RETURN(outputs[0], FromBlockedLayout(*inputs[0], block_, channels_, threads_));
-    }
-    return Status::Ok();
-  }
-
- private:
-  bool to_blocked_;
-  int64_t block_, channels_;
-  int threads_;
-};
-
 StatusOr<std::unique_ptr<Kernel>> MakeLayout(const KernelBuildContext& context, bool to_blocked) {
   // The reference factory validates the node; this kernel only adds threads.
   KernelFactory ref_factory =
@@ -75,8 +55,7 @@ StatusOr<std::unique_ptr<Kernel>> MakeLayout(const KernelBuildContext& context, 
   RETURN_IF_ERROR(ref_factory(context).status());
   ASSIGN_OR_RETURN(int64_t block, context.node.GetInt("block"));
   ASSIGN_OR_RETURN(int64_t channels, context.node.GetInt("channels", 0));
-  return std::unique_ptr<Kernel>(
-      new LayoutKernel(to_blocked, block, channels, context.intra_op_threads));
+  return NewBlockedLayoutKernel(to_blocked, block, channels, context.intra_op_threads);
 }
 
 StatusOr<std::unique_ptr<Kernel>> MakeToBlocked(const KernelBuildContext& context) {

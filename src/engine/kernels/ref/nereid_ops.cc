@@ -170,37 +170,11 @@ StatusOr<std::unique_ptr<Kernel>> MakeFusedConv(const KernelBuildContext& contex
                                                      alpha, beta, src_block, dst_block, group));
 }
 
-class ToBlockedKernel final : public Kernel {
- public:
-  explicit ToBlockedKernel(int64_t block) : block_(block) {}
-  Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
-    RETURN_IF_ERROR(CheckInputs(inputs, 1, 1));
-    ASSIGN_OR_RETURN(outputs[0], ToBlockedLayout(*inputs[0], block_));
-    return Status::Ok();
-  }
-
- private:
-  int64_t block_;
-};
-
-class FromBlockedKernel final : public Kernel {
- public:
-  FromBlockedKernel(int64_t block, int64_t channels) : block_(block), channels_(channels) {}
-  Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
-    RETURN_IF_ERROR(CheckInputs(inputs, 1, 1));
-    ASSIGN_OR_RETURN(outputs[0], FromBlockedLayout(*inputs[0], block_, channels_));
-    return Status::Ok();
-  }
-
- private:
-  int64_t block_, channels_;
-};
-
 StatusOr<std::unique_ptr<Kernel>> MakeToBlocked(const KernelBuildContext& context) {
   RETURN_IF_ERROR(CheckArity(context, 1, 1));
   ASSIGN_OR_RETURN(int64_t block, context.node.GetInt("block"));
   if (block != 8 && block != 16) return InvalidArgument("block must be 8 or 16");
-  return std::unique_ptr<Kernel>(new ToBlockedKernel(block));
+  return NewBlockedLayoutKernel(/*to_blocked=*/true, block, 0, /*threads=*/1);
 }
 
 StatusOr<std::unique_ptr<Kernel>> MakeFromBlocked(const KernelBuildContext& context) {
@@ -209,7 +183,7 @@ StatusOr<std::unique_ptr<Kernel>> MakeFromBlocked(const KernelBuildContext& cont
   ASSIGN_OR_RETURN(int64_t channels, context.node.GetInt("channels"));
   if (block != 8 && block != 16) return InvalidArgument("block must be 8 or 16");
   if (channels < 1) return InvalidArgument("channels must be positive");
-  return std::unique_ptr<Kernel>(new FromBlockedKernel(block, channels));
+  return NewBlockedLayoutKernel(/*to_blocked=*/false, block, channels, /*threads=*/1);
 }
 
 // Pooling on a blocked tensor: unblock, ONNX reference pool, block again.
