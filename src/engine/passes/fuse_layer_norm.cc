@@ -129,14 +129,8 @@ StatusOr<int> FuseLayerNorm(Graph* graph, const PassContext&) {
     ln.inputs = {x, gamma};
     if (beta != kNoValue) ln.inputs.push_back(beta);
     ln.outputs = {out};
-    Attribute axis;
-    axis.kind = Attribute::Kind::kInt;
-    axis.i = -1;
-    ln.attributes["axis"] = axis;
-    Attribute e;
-    e.kind = Attribute::Kind::kFloat;
-    e.f = *eps;
-    ln.attributes["epsilon"] = e;
+    ln.attributes["axis"] = passes::IntAttr(-1);
+    ln.attributes["epsilon"] = passes::FloatAttr(*eps);
     for (int c : covered) dead[c] = true;
     added.push_back(std::move(ln));
     ++fused;
