@@ -20,7 +20,7 @@ import grpc
 import numpy as np
 import requests
 
-from server_fixture import REPO_ROOT, Server
+from server_fixture import EXAMPLES, REPO_ROOT, Server, run_cli
 
 TIMEOUT = 30
 SERVICE = "/inference.GRPCInferenceService/"
@@ -512,6 +512,60 @@ class Shutdown(unittest.TestCase):
             self.assertLess(time.time() - start, 15)
             q.put(None)
             ch.close()
+
+
+class Flags(unittest.TestCase):
+    def infer_simple(self, ch):
+        a = np.arange(16, dtype=np.int32).reshape(1, 16)
+        resp = call("ModelInfer", simple_request(a, a, id="f"), ch)
+        np.testing.assert_array_equal(np.frombuffer(resp.raw_output_contents[0], "<i4"),
+                                      2 * a.flatten())
+
+    def test_response_compression(self):
+        with Server("--grpc-infer-response-compression-level", "high") as s:
+            ch = grpc.insecure_channel(s.grpc_target)
+            self.infer_simple(ch)
+            ch.close()
+        code, out, err = run_cli("serve", "--model-repository", EXAMPLES,
+                                 "--grpc-infer-response-compression-level", "max")
+        self.assertNotEqual(code, 0)
+        self.assertIn("--grpc-infer-response-compression-level", out + err)
+
+    def test_allow_grpc_false(self):
+        with Server("--allow-grpc=false") as s:
+            self.assertIsNone(s.grpc_port)
+            self.assertEqual(requests.get(s.url + "/v2/health/live", timeout=TIMEOUT).status_code,
+                             200)
+
+    def test_tls(self):
+        if not shutil.which("openssl"):
+            self.skipTest("openssl is not installed")
+        d = tempfile.mkdtemp(prefix="nereid_tls_")
+        try:
+            key, cert = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                            "1", "-subj", "/CN=localhost", "-addext",
+                            "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key,
+                            "-out", cert], check=True, capture_output=True)
+            with Server("--grpc-use-ssl=true", "--grpc-server-cert", cert, "--grpc-server-key",
+                        key) as s:
+                with open(cert, "rb") as f:
+                    creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+                ch = grpc.secure_channel(f"localhost:{s.grpc_port}", creds)
+                self.infer_simple(ch)
+                ch.close()
+                plain = grpc.insecure_channel(s.grpc_target)
+                with self.assertRaises(grpc.RpcError):
+                    call("ServerLive", pb.ServerLiveRequest(), plain)
+                plain.close()
+            code, _, err = run_cli("serve", "--model-repository", EXAMPLES, "--http-port", "0",
+                                   "--grpc-port", "0", "--grpc-use-ssl=true",
+                                   "--grpc-server-cert", os.path.join(d, "missing.pem"),
+                                   "--grpc-server-key", key)
+            self.assertEqual(code, 1)
+            self.assertIn("--grpc-server-cert", err)
+        finally:
+            shutil.rmtree(d)
 
 
 if __name__ == "__main__":
