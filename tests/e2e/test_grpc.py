@@ -20,7 +20,7 @@ import grpc
 import numpy as np
 import requests
 
-from server_fixture import EXAMPLES, REPO_ROOT, Server, run_cli
+from server_fixture import EXAMPLES, REPO_ROOT, Server, copy_example, make_repo, run_cli
 
 TIMEOUT = 30
 SERVICE = "/inference.GRPCInferenceService/"
@@ -192,6 +192,27 @@ class Metadata(GrpcTestCase):
                                ("digits_mlp", "identity_bytes", "identity_fp32", "simple")])
         ready = call("RepositoryIndex", pb.RepositoryIndexRequest(ready=True)).models
         self.assertEqual(len(ready), 4)
+        self.assertRpcError(lambda: call("RepositoryIndex",
+                                         pb.RepositoryIndexRequest(repository_name="other")),
+                            grpc.StatusCode.UNIMPLEMENTED, "repository_name")
+
+    def test_repository_index_reports_failed_models(self):
+        root = make_repo({"bad/config.pbtxt": "max_batch_size: [", "bad/1": None})
+        copy_example(root, "identity_fp32")
+        try:
+            with Server("--exit-on-error=false", "--strict-readiness=false", repos=[root]) as s:
+                ch = grpc.insecure_channel(s.grpc_target)
+                idx = {m.name: m for m in
+                       call("RepositoryIndex", pb.RepositoryIndexRequest(), ch).models}
+                self.assertEqual(idx["identity_fp32"].state, "READY")
+                self.assertEqual(idx["bad"].state, "UNAVAILABLE")
+                self.assertIn("config.pbtxt", idx["bad"].reason)
+                ready = call("RepositoryIndex", pb.RepositoryIndexRequest(ready=True), ch).models
+                self.assertEqual([m.name for m in ready], ["identity_fp32"])
+                self.assertFalse(call("ModelReady", pb.ModelReadyRequest(name="bad"), ch).ready)
+                ch.close()
+        finally:
+            shutil.rmtree(root)
 
 
 class Extensions(GrpcTestCase):
@@ -459,6 +480,37 @@ class Streaming(GrpcTestCase):
         got = list(stream(iter(reqs)))
         self.assertEqual([r.infer_response.id for r in got], [str(i) for i in range(20)])
         self.assertTrue(all(r.error_message == "" for r in got))
+
+    def test_concurrent_streams_and_unary_calls(self):
+        errors = []
+
+        def one_stream(k):
+            try:
+                reqs = []
+                for i in range(40):
+                    a = np.full((1, 16), i + k, np.int32)
+                    req = simple_request(a, a, id=f"{k}-{i}")
+                    if i % 7 == 3:
+                        req.inputs[0].datatype = "FP32"
+                    reqs.append(req)
+                got = list(stream(iter(reqs)))
+                if [r.infer_response.id for r in got] != [f"{k}-{i}" for i in range(40)]:
+                    errors.append(f"stream {k}: wrong order")
+                for i, r in enumerate(got):
+                    if (i % 7 == 3) != bool(r.error_message):
+                        errors.append(f"stream {k} item {i}: {r.error_message!r}")
+                a = np.ones((1, 16), np.int32)
+                for _ in range(10):
+                    call("ModelInfer", simple_request(a, a))
+            except Exception as e:  # reported below
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=one_stream, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(TIMEOUT)
+        self.assertEqual(errors, [])
 
     def test_client_disconnects_mid_stream(self):
         ch = new_channel()
