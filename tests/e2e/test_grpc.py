@@ -8,6 +8,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -539,7 +540,45 @@ class Streaming(GrpcTestCase):
         self.assertEqual(len(list(stream(iter([simple_request(a, a)])))), 1)
 
 
+SLOW_IDENTITY = """
+backend: "identity"
+max_batch_size: 4
+input [ { name: "IN" data_type: TYPE_FP32 dims: [ -1 ] } ]
+output [ { name: "OUT" data_type: TYPE_FP32 dims: [ -1 ] } ]
+parameters { key: "execute_delay_ms" value: { string_value: "800" } }
+"""
+
+
 class Shutdown(unittest.TestCase):
+    def test_sigterm_drains_in_flight_unary_and_stream_requests(self):
+        root = make_repo({"slow/config.pbtxt": SLOW_IDENTITY, "slow/1": None})
+        try:
+            s = Server("--exit-timeout-secs", "20", repos=[root])
+            ch = grpc.insecure_channel(s.grpc_target)
+
+            def request(rid):
+                req = pb.ModelInferRequest(model_name="slow", id=rid)
+                req.inputs.add(name="IN", datatype="FP32", shape=[1, 1])
+                req.raw_input_contents.append(struct.pack("<f", 5.0))
+                return req
+
+            unary = ch.unary_unary(SERVICE + "ModelInfer",
+                                   request_serializer=lambda m: m.SerializeToString(),
+                                   response_deserializer=pb.ModelInferResponse.FromString)
+            future = unary.future(request("u"), timeout=TIMEOUT)
+            streamed = stream(iter([request("s")]), ch)
+            time.sleep(0.3)  # both reach the model (it runs 800 ms each)
+            code = s.stop(signal.SIGTERM)
+            self.assertEqual(code, 0, s.stderr())
+            self.assertEqual(future.result().id, "u")
+            self.assertEqual(struct.unpack("<f", future.result().raw_output_contents[0]), (5.0,))
+            got = list(streamed)
+            self.assertEqual([(r.infer_response.id, r.error_message) for r in got], [("s", "")])
+            ch.close()
+            s.__exit__(None, None, None)
+        finally:
+            shutil.rmtree(root)
+
     def test_sigterm_with_an_open_stream_exits_cleanly(self):
         with Server() as s:
             ch = grpc.insecure_channel(s.grpc_target)
