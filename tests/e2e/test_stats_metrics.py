@@ -1,11 +1,14 @@
 """End-to-end tests of the statistics extension and the Prometheus metrics endpoint."""
 import re
+import shutil
 import socket
+import threading
+import time
 import unittest
 
 import requests
 
-from server_fixture import EXAMPLES, Server, run_cli
+from server_fixture import EXAMPLES, Server, make_repo, run_cli
 
 TIMEOUT = 30
 
@@ -183,6 +186,54 @@ class Statistics(unittest.TestCase):
         base = self.metrics_url.rsplit("/", 1)[0]
         self.assertEqual(requests.get(f"{base}/v2", timeout=TIMEOUT).status_code, 404)
         self.assertEqual(requests.post(self.metrics_url, timeout=TIMEOUT).status_code, 405)
+
+
+SLOW_IDENTITY = """
+backend: "identity"
+max_batch_size: 4
+input [ { name: "IN" data_type: TYPE_FP32 dims: [ -1 ] } ]
+output [ { name: "OUT" data_type: TYPE_FP32 dims: [ -1 ] } ]
+parameters { key: "execute_delay_ms" value: { string_value: "400" } }
+"""
+
+
+class SlowModel(unittest.TestCase):
+    def test_pending_gauge_and_compute_time(self):
+        root = make_repo({"slow/config.pbtxt": SLOW_IDENTITY, "slow/1": None})
+        try:
+            with Server(repos=[root]) as s:
+                url = f"http://127.0.0.1:{metrics_port(s)}/metrics"
+                lbl = frozenset({("model", "slow"), ("version", "1")})
+                body = {"inputs": [{"name": "IN", "shape": [1, 1], "datatype": "FP32",
+                                    "data": [1]}]}
+                codes = []
+
+                def send():
+                    r = requests.post(f"{s.url}/v2/models/slow/infer", json=body,
+                                      timeout=TIMEOUT)
+                    codes.append(r.status_code)
+
+                threads = [threading.Thread(target=send) for _ in range(3)]
+                for t in threads:
+                    t.start()
+                # One instance: while the first executes the others wait.
+                seen = 0
+                deadline = time.time() + 10
+                while time.time() < deadline and seen == 0 and len(codes) < 3:
+                    samples, _ = parse_metrics(requests.get(url, timeout=TIMEOUT).text)
+                    seen = samples[("nv_inference_pending_request_count", lbl)]
+                    time.sleep(0.02)
+                for t in threads:
+                    t.join()
+                self.assertEqual(codes, [200, 200, 200])
+                self.assertGreaterEqual(seen, 1)
+                samples, _ = parse_metrics(requests.get(url, timeout=TIMEOUT).text)
+                self.assertEqual(samples[("nv_inference_pending_request_count", lbl)], 0)
+                stats = model_stats(s.url, "/slow")[0]["inference_stats"]
+                self.assertGreaterEqual(stats["compute_infer"]["ns"], 3 * 400e6)
+                self.assertGreaterEqual(stats["queue"]["ns"], 400e6)  # someone waited
+        finally:
+            shutil.rmtree(root)
 
 
 class MetricsFlags(unittest.TestCase):
