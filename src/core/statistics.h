@@ -120,10 +120,10 @@ class ModelStatistics {
   Clock& clock_;
 
   mutable std::mutex mu_;
-  ModelStatsSnapshot s_;                      // guarded by mu_; recent unused
-  std::map<uint64_t, BatchStat> batches_;     // guarded by mu_
-  std::vector<RequestLatency> ring_;          // guarded by mu_
-  size_t ring_next_ = 0;                      // guarded by mu_
+  ModelStatsSnapshot s_;                   // guarded by mu_; recent unused
+  std::map<uint64_t, BatchStat> batches_;  // guarded by mu_
+  std::vector<RequestLatency> ring_;       // guarded by mu_
+  size_t ring_next_ = 0;                   // guarded by mu_
 };
 
 }  // namespace nereid::core

@@ -72,8 +72,12 @@ std::vector<std::unique_ptr<ModelInstance>> Instances(FakeClock* clock, int n) {
 TEST(ModelStatisticsTest, RecordsDurationsFromTimestamps) {
   FakeClock clock;
   ModelStatistics stats("m", 3, clock);
-  RequestTimestamps t{.received_ns = 100, .queue_start_ns = 150, .compute_start_ns = 400,
-                      .infer_start_ns = 450, .infer_end_ns = 1450, .end_ns = 1500};
+  RequestTimestamps t{.received_ns = 100,
+                      .queue_start_ns = 150,
+                      .compute_start_ns = 400,
+                      .infer_start_ns = 450,
+                      .infer_end_ns = 1450,
+                      .end_ns = 1500};
   stats.RecordSuccess(t);
   stats.RecordSuccess(t);
   stats.RecordExecution(4, 400, 450, 1450, 1500);
@@ -102,8 +106,12 @@ TEST(ModelStatisticsTest, RecordsDurationsFromTimestamps) {
 TEST(ModelStatisticsTest, OutOfOrderTimestampsClampToZero) {
   FakeClock clock;
   ModelStatistics stats("m", 1, clock);
-  RequestTimestamps t{.received_ns = 500, .queue_start_ns = 500, .compute_start_ns = 400,
-                      .infer_start_ns = 0, .infer_end_ns = 0, .end_ns = 300};
+  RequestTimestamps t{.received_ns = 500,
+                      .queue_start_ns = 500,
+                      .compute_start_ns = 400,
+                      .infer_start_ns = 0,
+                      .infer_end_ns = 0,
+                      .end_ns = 300};
   stats.RecordSuccess(t);
   ModelStatsSnapshot s = stats.Snapshot();
   EXPECT_EQ(s.success, (DurationStat{1, 0}));
@@ -149,8 +157,7 @@ TEST(SchedulerStatisticsTest, QueueTimeIsTimeWaitingForABusyInstance) {
   ModelStatistics stats("m", 1, clock);
   std::promise<void> entered, release;
   std::vector<std::unique_ptr<ModelInstance>> inst;
-  inst.push_back(
-      std::make_unique<TimedInstance>(&clock, &entered, release.get_future().share()));
+  inst.push_back(std::make_unique<TimedInstance>(&clock, &entered, release.get_future().share()));
   DefaultScheduler sched("m", std::move(inst), clock, &stats);
   std::atomic<int> done{0};
   std::promise<void> all;
@@ -264,8 +271,12 @@ TEST(ModelStatisticsTest, ConcurrentRecordingLosesNothing) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < kEach; ++i) {
-        stats.RecordSuccess({.received_ns = 1, .queue_start_ns = 1, .compute_start_ns = 3,
-                             .infer_start_ns = 4, .infer_end_ns = 8, .end_ns = 9});
+        stats.RecordSuccess({.received_ns = 1,
+                             .queue_start_ns = 1,
+                             .compute_start_ns = 3,
+                             .infer_start_ns = 4,
+                             .infer_end_ns = 8,
+                             .end_ns = 9});
         stats.RecordExecution(2, 3, 4, 8, 9);
         stats.RecordFailure(0, 7, FailureReason::kOther);
       }

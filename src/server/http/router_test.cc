@@ -154,7 +154,8 @@ TEST_F(RouterTest, Statistics) {
   ASSERT_TRUE(a["batch_stats"].IsArray());
   bool has_batch_3 = false;
   for (const auto& bs : a["batch_stats"].GetArray()) {
-    has_batch_3 |= bs["batch_size"].GetUint64() == 3 && bs["compute_infer"]["count"].GetUint64() >= 2;
+    has_batch_3 |=
+        bs["batch_size"].GetUint64() == 3 && bs["compute_infer"]["count"].GetUint64() >= 2;
   }
   EXPECT_TRUE(has_batch_3);
   for (const char* k : {"queue", "compute_input", "compute_infer", "compute_output", "cache_hit",

@@ -10,8 +10,7 @@ namespace {
 StatusOr<bool> ParseBool(const std::string& key, const std::string& value) {
   if (value == "true" || value == "1") return true;
   if (value == "false" || value == "0") return false;
-  return InvalidArgument("--metrics-config " + key + " must be true or false, got '" + value +
-                         "'");
+  return InvalidArgument("--metrics-config " + key + " must be true or false, got '" + value + "'");
 }
 
 StatusOr<double> ParseFraction(const std::string& text, const std::string& what) {
@@ -30,8 +29,8 @@ StatusOr<std::vector<std::pair<double, double>>> ParseQuantiles(const std::strin
   size_t pos = 0;
   while (pos <= value.size()) {
     size_t comma = value.find(',', pos);
-    std::string item = value.substr(pos, comma == std::string::npos ? std::string::npos
-                                                                     : comma - pos);
+    std::string item =
+        value.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     size_t colon = item.find(':');
     if (colon == std::string::npos) {
       return InvalidArgument(

@@ -25,8 +25,8 @@ StatusOr<std::unique_ptr<MetricsService>> MetricsService::Start(
   ho.threads = 1;  // scrapes are rare and cheap
   ho.max_input_size = 64 * 1024;
   const MetricsService* self = service.get();
-  auto started = http::HttpServer::Start(
-      ho, [self](http::HttpRequest request, http::ReplyFn reply) {
+  auto started =
+      http::HttpServer::Start(ho, [self](http::HttpRequest request, http::ReplyFn reply) {
         self->Handle(request, std::move(reply));
       });
   if (!started.ok()) return started.status().WithPrefix("metrics service");

@@ -21,7 +21,7 @@ namespace nereid::server::metrics {
 
 struct MetricsServiceOptions {
   std::string address = "0.0.0.0";
-  int port = 8002;  // 0: pick a free port
+  int port = 8002;                           // 0: pick a free port
   std::chrono::milliseconds interval{2000};  // CPU/memory polling
   bool cpu_metrics = true;
   MetricsConfig config;

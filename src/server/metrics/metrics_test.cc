@@ -98,8 +98,11 @@ TEST(PrometheusTextTest, TritonNamesLabelsAndValues) {
   const std::string labels = R"({model="m\"x",version="2"})";
   EXPECT_THAT(t, HasSubstr("# TYPE nv_inference_request_success counter\n"));
   EXPECT_THAT(t, HasSubstr("nv_inference_request_success" + labels + " 3\n"));
-  EXPECT_THAT(t, HasSubstr(R"(nv_inference_request_failure{model="m\"x",version="2",reason="BACKEND"} 1)"));
-  EXPECT_THAT(t, HasSubstr(R"(nv_inference_request_failure{model="m\"x",version="2",reason="REJECTED"} 0)"));
+  EXPECT_THAT(
+      t, HasSubstr(R"(nv_inference_request_failure{model="m\"x",version="2",reason="BACKEND"} 1)"));
+  EXPECT_THAT(
+      t,
+      HasSubstr(R"(nv_inference_request_failure{model="m\"x",version="2",reason="REJECTED"} 0)"));
   EXPECT_THAT(t, HasSubstr("nv_inference_count" + labels + " 12\n"));
   EXPECT_THAT(t, HasSubstr("nv_inference_exec_count" + labels + " 3\n"));
   EXPECT_THAT(t, HasSubstr("# TYPE nv_inference_pending_request_count gauge\n"));
@@ -131,7 +134,8 @@ TEST(PrometheusTextTest, SummariesAndDisabledCounters) {
   EXPECT_THAT(t, HasSubstr("nv_inference_queue_summary_us_sum{" + labels + "} 3\n"));
   EXPECT_THAT(t, HasSubstr("nv_inference_queue_summary_us{" + labels + ",quantile=\"0.5\"} 1\n"));
   EXPECT_THAT(t, HasSubstr("nv_inference_request_summary_us{" + labels + ",quantile=\"0.9\"} 3\n"));
-  EXPECT_THAT(t, HasSubstr(R"(nv_inference_queue_summary_us{model="e",version="1",quantile="0.5"} NaN)"));
+  EXPECT_THAT(
+      t, HasSubstr(R"(nv_inference_queue_summary_us{model="e",version="1",quantile="0.5"} NaN)"));
   EXPECT_THAT(t, Not(HasSubstr("nv_cpu_")));  // no system sample given
 }
 

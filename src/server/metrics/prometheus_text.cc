@@ -10,8 +10,7 @@ namespace {
 using Snapshot = core::ModelStatsSnapshot;
 
 std::string Labels(const Snapshot& s) {
-  return "model=\"" + EscapeLabelValue(s.name) + "\",version=\"" + std::to_string(s.version) +
-         "\"";
+  return "model=\"" + EscapeLabelValue(s.name) + "\",version=\"" + std::to_string(s.version) + "\"";
 }
 
 void Header(std::string* out, const char* name, const char* help, const char* type) {

@@ -67,8 +67,7 @@ double CpuUtilization(const CpuTimes& before, const CpuTimes& after) {
   return static_cast<double>(total - idle) / static_cast<double>(total);
 }
 
-SystemMetricsPoller::SystemMetricsPoller(std::chrono::milliseconds interval)
-    : interval_(interval) {
+SystemMetricsPoller::SystemMetricsPoller(std::chrono::milliseconds interval) : interval_(interval) {
   Poll();
   thread_ = std::thread([this] { Loop(); });
 }

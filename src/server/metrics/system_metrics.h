@@ -56,9 +56,9 @@ class SystemMetricsPoller {
   const std::chrono::milliseconds interval_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;                    // guarded by mu_
-  SystemSample latest_;                  // guarded by mu_
-  std::optional<CpuTimes> last_cpu_;     // only the poll thread (and the constructor)
+  bool stop_ = false;                 // guarded by mu_
+  SystemSample latest_;               // guarded by mu_
+  std::optional<CpuTimes> last_cpu_;  // only the poll thread (and the constructor)
   std::thread thread_;
 };
 
