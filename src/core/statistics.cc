@@ -88,6 +88,11 @@ void ModelStatistics::RequestDequeued() {
   if (s_.pending_requests > 0) s_.pending_requests -= 1;
 }
 
+void ModelStatistics::SetLoadDuration(uint64_t ns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  s_.load_duration_ns = ns;
+}
+
 ModelStatsSnapshot ModelStatistics::Snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
   ModelStatsSnapshot out = s_;

@@ -72,6 +72,7 @@ struct ModelStatsSnapshot {
   // For metrics.
   std::array<uint64_t, kFailureReasonCount> failures_by_reason{};
   uint64_t pending_requests = 0;
+  uint64_t load_duration_ns = 0;  // backend load + instance creation
   std::vector<RequestLatency> recent;  // last kRecentLatencies successes, oldest first
 };
 
@@ -111,6 +112,9 @@ class ModelStatistics {
   // Pending requests (queued, not yet executing).
   void RequestQueued();
   void RequestDequeued();
+
+  // How long loading this version took (set once by the model manager).
+  void SetLoadDuration(uint64_t ns);
 
   ModelStatsSnapshot Snapshot() const;
 

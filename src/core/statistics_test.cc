@@ -82,7 +82,9 @@ TEST(ModelStatisticsTest, RecordsDurationsFromTimestamps) {
   stats.RecordSuccess(t);
   stats.RecordExecution(4, 400, 450, 1450, 1500);
   stats.RecordFailure(10, 70, FailureReason::kBackend);
+  stats.SetLoadDuration(12345);
   ModelStatsSnapshot s = stats.Snapshot();
+  EXPECT_EQ(s.load_duration_ns, 12345u);
   EXPECT_EQ(s.name, "m");
   EXPECT_EQ(s.version, 3);
   EXPECT_EQ(s.success, (DurationStat{2, 2 * 1400}));

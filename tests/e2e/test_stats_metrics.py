@@ -152,6 +152,8 @@ class Statistics(unittest.TestCase):
         self.assertEqual(samples[("nv_inference_count", lbl)], stats["inference_count"])
         self.assertEqual(samples[("nv_inference_exec_count", lbl)], stats["execution_count"])
         self.assertEqual(samples[("nv_inference_pending_request_count", lbl)], 0)
+        self.assertGreater(samples[("nv_model_load_duration_secs", lbl)], 0)
+        self.assertLess(samples[("nv_model_load_duration_secs", lbl)], 60)
         for metric, key in (("request", "success"), ("queue", "queue"),
                             ("compute_input", "compute_input"), ("compute_infer", "compute_infer"),
                             ("compute_output", "compute_output")):

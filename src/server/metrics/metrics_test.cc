@@ -84,6 +84,7 @@ core::ModelStatsSnapshot Model() {
   m.inference_count = 12;
   m.execution_count = 3;
   m.pending_requests = 4;
+  m.load_duration_ns = 1500000000;
   m.failures_by_reason[static_cast<int>(core::FailureReason::kBackend)] = 1;
   for (uint64_t q : {1000u, 1000u, 1000u}) m.recent.push_back({3000, q, 500, 1000, 10});
   return m;
@@ -107,6 +108,8 @@ TEST(PrometheusTextTest, TritonNamesLabelsAndValues) {
   EXPECT_THAT(t, HasSubstr("nv_inference_exec_count" + labels + " 3\n"));
   EXPECT_THAT(t, HasSubstr("# TYPE nv_inference_pending_request_count gauge\n"));
   EXPECT_THAT(t, HasSubstr("nv_inference_pending_request_count" + labels + " 4\n"));
+  EXPECT_THAT(t, HasSubstr("# TYPE nv_model_load_duration_secs gauge\n"));
+  EXPECT_THAT(t, HasSubstr("nv_model_load_duration_secs" + labels + " 1.5\n"));
   EXPECT_THAT(t, HasSubstr("nv_inference_request_duration_us" + labels + " 9\n"));
   EXPECT_THAT(t, HasSubstr("nv_inference_queue_duration_us" + labels + " 3\n"));
   EXPECT_THAT(t, HasSubstr("nv_inference_compute_input_duration_us" + labels + " 1\n"));

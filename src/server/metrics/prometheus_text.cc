@@ -160,6 +160,11 @@ std::string RenderPrometheusText(const std::vector<core::ModelStatsSnapshot>& mo
   PerModel(&out, models, "nv_inference_pending_request_count",
            "Instantaneous number of pending requests awaiting execution per-model.", "gauge",
            [](const Snapshot& s) { return s.pending_requests; });
+  Header(&out, "nv_model_load_duration_secs", "Model load time in seconds", "gauge");
+  for (const auto& m : models) {
+    Sample(&out, "nv_model_load_duration_secs", Labels(m),
+           Number(static_cast<double>(m.load_duration_ns) / 1e9));
+  }
   if (config.counter_latencies) {
     for (const Latency& l : kLatencies) {
       PerModel(&out, models, l.counter, l.counter_help, "counter",

@@ -3,7 +3,8 @@
 //
 // Per model version (labels model, version): nv_inference_request_success,
 // nv_inference_request_failure{reason}, nv_inference_count,
-// nv_inference_exec_count, nv_inference_pending_request_count; with
+// nv_inference_exec_count, nv_inference_pending_request_count,
+// nv_model_load_duration_secs (backend load + instance creation); with
 // counter_latencies nv_inference_{request,queue,compute_input,
 // compute_infer,compute_output}_duration_us; with summary_latencies the
 // matching *_summary_us summaries (quantiles over the last
