@@ -48,8 +48,9 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
     }
   }
   model->backend_model_ = std::move(backend_model);
-  model->scheduler_ =
-      std::make_unique<DefaultScheduler>(model->name(), std::move(instances), clock);
+  model->stats_ = std::make_unique<ModelStatistics>(model->name(), version, clock);
+  model->scheduler_ = std::make_unique<DefaultScheduler>(model->name(), std::move(instances),
+                                                         clock, model->stats_.get());
   return model;
 }
 

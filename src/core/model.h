@@ -15,6 +15,7 @@
 #include "common/status.h"
 #include "core/backend/backend.h"
 #include "core/scheduler/scheduler.h"
+#include "core/statistics.h"
 #include "proto/model_config.pb.h"
 
 namespace nereid::core {
@@ -46,12 +47,16 @@ class Model {
   // Stops the scheduler after queued requests finish.
   void Stop();
 
+  // This version's statistics (recorded by the scheduler and the server).
+  ModelStatistics& statistics() const { return *stats_; }
+
  private:
   Model(inference::ModelConfig config, int64_t version);
 
   inference::ModelConfig config_;
   int64_t version_;
   std::unique_ptr<BackendModel> backend_model_;
+  std::unique_ptr<ModelStatistics> stats_;  // before scheduler_: outlives it
   std::unique_ptr<Scheduler> scheduler_;
 };
 

@@ -4,8 +4,9 @@
 
 namespace nereid::core {
 
-InferenceServer::InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager)
-    : options_(std::move(options)), manager_(std::move(manager)) {}
+InferenceServer::InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager,
+                                 Clock& clock)
+    : options_(std::move(options)), manager_(std::move(manager)), clock_(clock) {}
 
 InferenceServer::~InferenceServer() { Shutdown(std::chrono::milliseconds(0)); }
 
@@ -21,13 +22,13 @@ StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
   auto manager = std::make_unique<ModelManager>(mo, std::move(backends), clock);
   RETURN_IF_ERROR(manager->LoadAll());
   return std::unique_ptr<InferenceServer>(
-      new InferenceServer(std::move(options), std::move(manager)));
+      new InferenceServer(std::move(options), std::move(manager), clock));
 }
 
 std::string InferenceServer::Version() { return "0.1.0"; }
 
 std::vector<std::string> InferenceServer::Extensions() {
-  return {"binary_tensor_data", "model_configuration", "parameters"};
+  return {"binary_tensor_data", "model_configuration", "parameters", "statistics"};
 }
 
 bool InferenceServer::IsReady() const {
@@ -57,8 +58,12 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
     request->CompleteWithError(model.status());
     return;
   }
+  request->received_ns = clock_.NowNs();
   Status valid = (*model)->Validate(request.get());
   if (!valid.ok()) {
+    // It reached a model version: a failure of that version (Triton's OTHER).
+    (*model)->statistics().RecordFailure(request->received_ns, clock_.NowNs(),
+                                         FailureReason::kOther);
     request->CompleteWithError(valid);
     return;
   }
@@ -73,6 +78,27 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
     FinishOne();
   });
   (*model)->Enqueue(std::move(request));
+}
+
+StatusOr<std::vector<ModelStatsSnapshot>> InferenceServer::Statistics(
+    const std::string& name, int64_t version) const {
+  std::vector<ModelStatsSnapshot> out;
+  for (const auto& e : manager_->Index()) {
+    if (e.state != ModelState::kReady) continue;
+    if (!name.empty() && e.name != name) continue;
+    if (version >= 0 && e.version != version) continue;
+    auto model = manager_->Get(e.name, e.version);
+    if (!model.ok()) continue;  // unloaded since the index was taken
+    out.push_back((*model)->statistics().Snapshot());
+  }
+  if (out.empty() && !name.empty()) {
+    if (version >= 0) {
+      return InvalidArgument("requested model version " + std::to_string(version) +
+                             " is not available for model '" + name + "'");
+    }
+    return InvalidArgument("requested model '" + name + "' is not available");
+  }
+  return out;
 }
 
 size_t InferenceServer::Shutdown(std::chrono::milliseconds timeout) {

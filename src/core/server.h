@@ -19,6 +19,7 @@
 #include "core/backend/backend_registry.h"
 #include "core/model.h"
 #include "core/repository/model_manager.h"
+#include "core/statistics.h"
 
 namespace nereid::core {
 
@@ -61,12 +62,20 @@ class InferenceServer {
 
   size_t InFlight() const { return in_flight_.load(); }
 
+  // Statistics of ready model versions, ordered by name then version.
+  // `name` empty: every ready version of every model. `version` -1: every
+  // ready version of `name`. A named model or version that is not ready is
+  // InvalidArgument "requested model ... is not available" (as Triton).
+  StatusOr<std::vector<ModelStatsSnapshot>> Statistics(const std::string& name,
+                                                     int64_t version) const;
+
  private:
-  InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager);
+  InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager, Clock& clock);
   void FinishOne();
 
   ServerOptions options_;
   std::unique_ptr<ModelManager> manager_;
+  Clock& clock_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<size_t> in_flight_{0};
   std::mutex drain_mu_;

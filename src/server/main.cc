@@ -18,6 +18,7 @@
 #include "core/server.h"
 #include "server/grpc/grpc_server.h"
 #include "server/http/http_server.h"
+#include "server/metrics/metrics_service.h"
 #include "tools/run_command.h"
 
 namespace nereid {
@@ -34,6 +35,11 @@ struct ServeFlags {
   server::grpc::GrpcServerOptions grpc;
   int metrics_port = 8002;
   bool allow_metrics = true;
+  std::string metrics_address;  // empty: --http-address
+  int metrics_interval_ms = 2000;
+  std::vector<std::string> metrics_config;
+  bool allow_cpu_metrics = true;
+  bool allow_gpu_metrics = true;
   std::string control_mode = "none";
   bool disable_auto_complete = false;
   bool strict_model_config = false;
@@ -110,10 +116,23 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
   app->add_option("--grpc-server-key", g.server_key, "PEM server private key for TLS");
   app->add_option("--grpc-root-cert", g.root_cert, "PEM root certificate(s) for client checks");
   app->add_option("--metrics-port", f->metrics_port,
-                  "Port reserved for Prometheus metrics (metrics are not served yet)")
+                  "Prometheus metrics port, GET /metrics (0 picks a free one)")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
-  app->add_flag("--allow-metrics", f->allow_metrics, "Accepted; metrics are not served yet");
+  app->add_flag("--allow-metrics", f->allow_metrics, "Serve Prometheus metrics (default true)");
+  app->add_option("--metrics-address", f->metrics_address,
+                  "Address the metrics endpoint binds (default: --http-address)");
+  app->add_option("--metrics-interval-ms", f->metrics_interval_ms,
+                  "How often CPU and memory gauges are sampled")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400000));
+  app->add_option("--metrics-config", f->metrics_config,
+                  "<setting>=<value>: counter_latencies, summary_latencies, summary_quantiles, "
+                  "histogram_latencies (repeatable)");
+  app->add_flag("--allow-cpu-metrics", f->allow_cpu_metrics,
+                "Export nv_cpu_* gauges (default true)");
+  app->add_flag("--allow-gpu-metrics", f->allow_gpu_metrics,
+                "Accepted for Triton compatibility; there are no GPU metrics");
   app->add_option("--model-control-mode", f->control_mode,
                   "Model control mode; only 'none' is supported so far")
       ->capture_default_str();
@@ -153,6 +172,15 @@ int Serve(const ServeFlags& f) {
     std::cerr << "error: --allow-http=false and --allow-grpc=false leave no front end to "
                  "serve\n";
     return 2;
+  }
+
+  server::metrics::MetricsServiceOptions mo;
+  for (const auto& setting : f.metrics_config) {
+    Status st = server::metrics::ApplyMetricsConfig(setting, &mo.config);
+    if (!st.ok()) {
+      std::cerr << "error: " << st.message() << "\n";
+      return 2;
+    }
   }
 
   // Signals are handled by sigwait below; block them before any thread starts
@@ -222,6 +250,24 @@ int Serve(const ServeFlags& f) {
     std::printf("nereid: serving HTTP on %s:%d\n", f.http_address.c_str(), http->port());
     std::fflush(stdout);
   }
+  std::unique_ptr<server::metrics::MetricsService> metrics;
+  if (f.allow_metrics) {
+    mo.address = f.metrics_address.empty() ? f.http_address : f.metrics_address;
+    mo.port = f.metrics_port;
+    mo.interval = std::chrono::milliseconds(f.metrics_interval_ms);
+    mo.cpu_metrics = f.allow_cpu_metrics;
+    auto started = server::metrics::MetricsService::Start(mo, server->get());
+    if (!started.ok()) {
+      NLOG(ERROR) << started.status().message();
+      if (http) http->Stop();
+      if (grpc) grpc->Stop(std::chrono::milliseconds(0));
+      (*server)->Shutdown(std::chrono::milliseconds(0));
+      return 1;
+    }
+    metrics = std::move(started).value();
+    std::printf("nereid: serving metrics on %s:%d\n", mo.address.c_str(), metrics->port());
+    std::fflush(stdout);
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -234,6 +280,7 @@ int Serve(const ServeFlags& f) {
   size_t left = (*server)->Shutdown(std::chrono::seconds(f.exit_timeout_secs));
   if (grpc) grpc->Stop(std::chrono::seconds(1));
   if (http) http->Stop();
+  if (metrics) metrics->Stop();
   NLOG(INFO) << "stopped" << (left ? " with requests still in flight" : "");
   return 0;
 }

@@ -129,6 +129,7 @@ void ModelManager::LoadModel(const std::string& name, const std::string& dir) {
       model = NotFound("model file '" + config.default_model_filename() + "' not found in " +
                        files.version_dir);
     } else {
+      const uint64_t load_start_ns = clock_.NowNs();
       auto loaded = backend->Load(config, files);
       if (!loaded.ok()) {
         model = loaded.status();
@@ -136,6 +137,7 @@ void ModelManager::LoadModel(const std::string& name, const std::string& dir) {
         Model::Options mo;
         mo.intra_op_threads = options_.intra_op_threads;
         model = Model::Create(config, v, std::move(loaded).value(), mo, clock_);
+        if (model.ok()) (*model)->statistics().SetLoadDuration(clock_.NowNs() - load_start_ns);
       }
     }
     if (model.ok()) {

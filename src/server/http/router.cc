@@ -6,6 +6,7 @@
 #include "server/http/compression.h"
 #include "server/http/config_json.h"
 #include "server/http/infer_codec.h"
+#include "server/http/stats_endpoint.h"
 #include "server/kserve/kserve.h"
 
 namespace nereid::server::http {
@@ -152,8 +153,9 @@ void Router::Handle(HttpRequest request, ReplyFn reply) const {
     return finish(Empty(ok ? 200 : 400));
   }
   if (p[1] == "models" && p.size() >= 3) {
-    if (p[2] == "stats" || (p.size() >= 4 && p.back() == "stats")) {
-      return finish(Error(Unimplemented("the statistics extension is not supported yet")));
+    if (IsStatisticsPath(p)) {
+      if (!get) return method_error();
+      return finish(HandleStatistics(*server_, p));
     }
     std::string version, action;
     size_t i = 3;
