@@ -232,8 +232,7 @@ class Extensions(GrpcTestCase):
                             grpc.StatusCode.NOT_FOUND, "'r'")
 
     def test_not_yet_implemented_rpcs_say_which_feature(self):
-        cases = [("ModelStatistics", pb.ModelStatisticsRequest(), "statistics"),
-                 ("RepositoryModelLoad", pb.RepositoryModelLoadRequest(model_name="simple"),
+        cases = [("RepositoryModelLoad", pb.RepositoryModelLoadRequest(model_name="simple"),
                   "model control"),
                  ("RepositoryModelUnload", pb.RepositoryModelUnloadRequest(model_name="simple"),
                   "model control"),
@@ -249,6 +248,30 @@ class Extensions(GrpcTestCase):
             with self.subTest(method=method):
                 self.assertRpcError(lambda: call(method, req), grpc.StatusCode.UNIMPLEMENTED,
                                     fragment)
+
+
+class Statistics(GrpcTestCase):
+    def test_model_statistics_count_inferences_like_http(self):
+        before = call("ModelStatistics", pb.ModelStatisticsRequest(name="simple", version="1"))
+        self.assertEqual(len(before.model_stats), 1)
+        n0 = before.model_stats[0].inference_count
+        a = np.arange(16, dtype=np.int32).reshape(1, 16)
+        for _ in range(3):
+            call("ModelInfer", simple_request(a, a))
+        after = call("ModelStatistics", pb.ModelStatisticsRequest(name="simple")).model_stats[0]
+        self.assertEqual(after.name, "simple")
+        self.assertEqual(after.version, "1")
+        self.assertEqual(after.inference_count, n0 + 3)
+        self.assertGreaterEqual(after.inference_stats.success.count, 3)
+        self.assertGreater(after.inference_stats.compute_infer.ns, 0)
+        self.assertTrue(any(b.batch_size == 1 for b in after.batch_stats))
+        everything = call("ModelStatistics", pb.ModelStatisticsRequest())
+        self.assertIn("simple", [m.name for m in everything.model_stats])
+
+    def test_unknown_model_statistics_is_an_error(self):
+        self.assertRpcError(lambda: call("ModelStatistics",
+                                         pb.ModelStatisticsRequest(name="nope")),
+                            grpc.StatusCode.INVALID_ARGUMENT, "not available")
 
 
 class Infer(GrpcTestCase):

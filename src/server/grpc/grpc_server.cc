@@ -381,12 +381,46 @@ class InferenceService final : public ServiceBase {
     return Answer(ctx, Status::Ok());  // nothing is ever registered
   }
 
-  // Features colleagues are building; until then a clear UNIMPLEMENTED.
+  // The same snapshots and rules as GET /v2/models[/m[/versions/v]]/stats.
   ServerUnaryReactor* ModelStatistics(CallbackServerContext* ctx,
-                                      const inf::ModelStatisticsRequest*,
-                                      inf::ModelStatisticsResponse*) override {
-    return NotYet(ctx, "the statistics extension (ModelStatistics)");
+                                      const inf::ModelStatisticsRequest* req,
+                                      inf::ModelStatisticsResponse* resp) override {
+    auto version = ParseModelVersion(req->version());
+    if (!version.ok()) return Answer(ctx, version.status());
+    auto stats = server_->Statistics(req->name(), *version);
+    if (!stats.ok()) return Answer(ctx, stats.status());
+    auto duration = [](const core::DurationStat& d, inf::StatisticDuration* out) {
+      out->set_count(d.count);
+      out->set_ns(d.ns);
+    };
+    for (const core::ModelStatsSnapshot& s : *stats) {
+      inf::ModelStatistics* m = resp->add_model_stats();
+      m->set_name(s.name);
+      m->set_version(std::to_string(s.version));
+      m->set_last_inference(s.last_inference_ms);
+      m->set_inference_count(s.inference_count);
+      m->set_execution_count(s.execution_count);
+      inf::InferStatistics* st = m->mutable_inference_stats();
+      duration(s.success, st->mutable_success());
+      duration(s.fail, st->mutable_fail());
+      duration(s.queue, st->mutable_queue());
+      duration(s.compute_input, st->mutable_compute_input());
+      duration(s.compute_infer, st->mutable_compute_infer());
+      duration(s.compute_output, st->mutable_compute_output());
+      duration(s.cache_hit, st->mutable_cache_hit());
+      duration(s.cache_miss, st->mutable_cache_miss());
+      for (const core::BatchStat& b : s.batch_stats) {
+        inf::InferBatchStatistics* bs = m->add_batch_stats();
+        bs->set_batch_size(b.batch_size);
+        duration(b.compute_input, bs->mutable_compute_input());
+        duration(b.compute_infer, bs->mutable_compute_infer());
+        duration(b.compute_output, bs->mutable_compute_output());
+      }
+    }
+    return Answer(ctx, Status::Ok());
   }
+
+  // Features colleagues are building; until then a clear UNIMPLEMENTED.
   ServerUnaryReactor* RepositoryModelLoad(CallbackServerContext* ctx,
                                           const inf::RepositoryModelLoadRequest*,
                                           inf::RepositoryModelLoadResponse*) override {
