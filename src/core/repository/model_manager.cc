@@ -349,7 +349,9 @@ Status ModelManager::CheckExplicit(const char* what) const {
 Status ModelManager::Load(const std::string& name, const LoadParameters& params) {
   RETURN_IF_ERROR(CheckExplicit("load"));
   auto fail = [&name](const Status& s) {
-    return Status(s.code(), "failed to load '" + name + "': " + s.message());
+    Status failed(s.code(), "failed to load '" + name + "': " + s.message());
+    NLOG(ERROR) << failed.message();
+    return failed;
   };
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
       name.find('\0') != std::string::npos) {
