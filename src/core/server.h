@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -65,6 +66,15 @@ class InferenceServer {
   }
   Status UnloadModel(const std::string& name, bool unload_dependents) {
     return manager_->Unload(name, unload_dependents);
+  }
+  // The same, completing on the model manager's control thread: front ends
+  // use these so no I/O thread waits for a load or a drain.
+  void LoadModelAsync(std::string name, LoadParameters params, std::function<void(Status)> done) {
+    manager_->LoadAsync(std::move(name), std::move(params), std::move(done));
+  }
+  void UnloadModelAsync(std::string name, bool unload_dependents,
+                        std::function<void(Status)> done) {
+    manager_->UnloadAsync(std::move(name), unload_dependents, std::move(done));
   }
   ModelControlMode control_mode() const { return manager_->control_mode(); }
 

@@ -435,6 +435,29 @@ TEST_F(ModelManagerTest, ReloadSwapsVersionsWithoutAGap) {
   EXPECT_EQ(SettledInFlight(s), 0u);
 }
 
+TEST_F(ModelManagerTest, AsyncLoadAndUnloadRunOnTheControlThread) {
+  AddModel("a");
+  ModelManager& m = Start(Opts(ModelControlMode::kExplicit));
+  std::promise<Status> loaded, unloaded, refused, late;
+  const auto caller = std::this_thread::get_id();
+  std::thread::id ran_on;
+  m.LoadAsync("a", {}, [&](Status st) {
+    ran_on = std::this_thread::get_id();
+    loaded.set_value(st);
+  });
+  EXPECT_TRUE(loaded.get_future().get().ok());
+  EXPECT_NE(ran_on, caller);
+  EXPECT_TRUE(m.Get("a", -1).ok());
+  m.UnloadAsync("a", true, [&](Status st) { unloaded.set_value(st); });
+  EXPECT_TRUE(unloaded.get_future().get().ok());
+  EXPECT_FALSE(m.Get("a", -1).ok());
+  m.LoadAsync("ghost", {}, [&](Status st) { refused.set_value(st); });
+  EXPECT_THAT(refused.get_future().get().message(), HasSubstr("failed to load 'ghost'"));
+  m.StopAll();
+  m.LoadAsync("a", {}, [&](Status st) { late.set_value(st); });
+  EXPECT_EQ(late.get_future().get().code(), StatusCode::kUnavailable);
+}
+
 TEST(LoadParametersTest, FilePathsMustStayInside) {
   EXPECT_TRUE(ValidateModelFilePath("1/model.onnx").ok());
   EXPECT_TRUE(ValidateModelFilePath("labels.txt").ok());

@@ -401,6 +401,52 @@ Status ModelManager::Unload(const std::string& name, bool unload_dependents) {
   return UnloadLocked(name, /*erase=*/false);
 }
 
+void ModelManager::Submit(std::function<void(bool)> task) {
+  {
+    std::lock_guard<std::mutex> lock(task_mu_);
+    if (!tasks_stopping_) {
+      if (!task_thread_.joinable()) task_thread_ = std::thread([this] { TaskLoop(); });
+      tasks_.push_back(std::move(task));
+      task_cv_.notify_one();
+      return;
+    }
+  }
+  task(true);
+}
+
+void ModelManager::TaskLoop() {
+  std::unique_lock<std::mutex> lock(task_mu_);
+  for (;;) {
+    task_cv_.wait(lock, [this] { return tasks_stopping_ || !tasks_.empty(); });
+    if (tasks_.empty()) return;  // stopping and nothing left
+    auto task = std::move(tasks_.front());
+    tasks_.pop_front();
+    bool cancelled = tasks_stopping_;
+    lock.unlock();
+    task(cancelled);
+    lock.lock();
+  }
+}
+
+void ModelManager::LoadAsync(std::string name, LoadParameters params,
+                             std::function<void(Status)> done) {
+  Submit([this, name = std::move(name), params = std::move(params),
+          done = std::move(done)](bool cancelled) {
+    if (cancelled) return done(Unavailable("failed to load '" + name + "': the server is "
+                                           "shutting down"));
+    done(Load(name, params));
+  });
+}
+
+void ModelManager::UnloadAsync(std::string name, bool unload_dependents,
+                               std::function<void(Status)> done) {
+  Submit([this, name = std::move(name), unload_dependents,
+          done = std::move(done)](bool cancelled) {
+    if (cancelled) return done(Unavailable("the server is shutting down"));
+    done(Unload(name, unload_dependents));
+  });
+}
+
 Status ModelManager::Poll() {
   if (options_.control_mode != ModelControlMode::kPoll) {
     return FailedPrecondition("repository polling needs --model-control-mode=poll");
@@ -531,6 +577,13 @@ void ModelManager::StopAll() {
   }
   poll_cv_.notify_all();
   if (poll_thread_.joinable()) poll_thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(task_mu_);
+    tasks_stopping_ = true;
+  }
+  task_cv_.notify_all();
+  // The control thread finishes its current task; queued ones are cancelled.
+  if (task_thread_.joinable()) task_thread_.join();
   std::vector<std::shared_ptr<Model>> models;
   std::vector<Drainer> drainers;
   {

@@ -26,6 +26,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -91,6 +93,11 @@ class ModelManager {
   // model's queued requests, at most Options::drain_timeout. There are no
   // ensembles yet, so `unload_dependents` has no dependents to act on.
   Status Unload(const std::string& name, bool unload_dependents = false);
+  // Load/Unload on the manager's control thread; `done` gets the result
+  // there (or with Unavailable at once when the manager is stopping). For
+  // front ends, whose I/O threads must not wait for loads or drains.
+  void LoadAsync(std::string name, LoadParameters params, std::function<void(Status)> done);
+  void UnloadAsync(std::string name, bool unload_dependents, std::function<void(Status)> done);
   // One poll-mode rescan of the repositories (Unavailable in other modes).
   Status Poll();
 
@@ -149,6 +156,10 @@ class ModelManager {
   // Where `name` lives in the repositories; NotFound naming the roots.
   StatusOr<std::string> FindModelDir(const std::string& name) const;
   void PollLoop();
+  // Runs `task(false)` on the control thread, or `task(true)` (cancelled)
+  // when stopping.
+  void Submit(std::function<void(bool cancelled)> task);
+  void TaskLoop();
 
   Options options_;
   std::shared_ptr<const BackendRegistry> backends_;
@@ -164,6 +175,12 @@ class ModelManager {
   std::condition_variable poll_cv_;
   bool stopping_ = false;  // guarded by poll_mu_
   std::thread poll_thread_;
+
+  std::mutex task_mu_;
+  std::condition_variable task_cv_;
+  std::deque<std::function<void(bool)>> tasks_;  // guarded by task_mu_
+  bool tasks_stopping_ = false;                  // guarded by task_mu_
+  std::thread task_thread_;                      // started on first Submit
 };
 
 }  // namespace nereid::core

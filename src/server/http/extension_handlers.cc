@@ -191,20 +191,19 @@ void HandleRepository(core::InferenceServer* server, const HttpRequest& request,
     if (!load.ok()) {
       return reply(ErrorResponse(load.status().WithPrefix("failed to load '" + model + "'")));
     }
-    Status st = server->LoadModel(model, *load);
-    if (!st.ok()) {
+    return server->LoadModelAsync(model, std::move(load).value(), [reply](Status st) {
+      if (st.ok()) return reply(Ok());
       // Triton answers every failed load with 400, except when unavailable.
       int code = st.code() == StatusCode::kUnavailable ? 503 : 400;
-      return reply(JsonResponse(code, ErrorJson(st.message())));
-    }
-    return reply(Ok());
+      reply(JsonResponse(code, ErrorJson(st.message())));
+    });
   }
   if (!params.ok()) return reply(ErrorResponse(params.status()));
   auto dependents = ParseUnloadDependents(*params);
   if (!dependents.ok()) return reply(ErrorResponse(dependents.status()));
-  Status st = server->UnloadModel(model, *dependents);
-  if (!st.ok()) return reply(ErrorResponse(st));
-  reply(Ok());
+  server->UnloadModelAsync(model, *dependents, [reply](Status st) {
+    reply(st.ok() ? Ok() : ErrorResponse(st));
+  });
 }
 
 void HandleLogging(const HttpRequest& request, size_t max_input_size, ReplyFn reply) {

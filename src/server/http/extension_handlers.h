@@ -11,8 +11,8 @@
 // repository.h) that the gRPC front end will share.
 //
 // Thread safety: stateless; may be called from any number of I/O threads.
-// Load and unload block the calling thread until done (bounded by the model
-// manager's drain timeout and the load itself).
+// Load and unload run on the model manager's control thread and reply from
+// there, so no I/O thread waits for a load or a drain.
 #pragma once
 
 #include <string>
