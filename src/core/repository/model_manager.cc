@@ -457,12 +457,14 @@ Status ModelManager::Poll() {
   for (const auto& [loc, status] : scan.conflicts) present.insert(loc.name);
   for (const auto& loc : scan.models) {
     present.insert(loc.name);
+    // Walk the directory before taking mu_: lookups must not wait for disk.
+    const std::string fingerprint = DirectoryFingerprint(loc.dir);
     bool changed = true;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = models_.find(loc.name);
       if (it != models_.end() && it->second.dir == loc.dir &&
-          it->second.fingerprint == DirectoryFingerprint(loc.dir)) {
+          it->second.fingerprint == fingerprint) {
         changed = false;
       }
     }
