@@ -267,6 +267,29 @@ class NoneMode(unittest.TestCase):
                                           timeout=TIMEOUT).status_code, 200)
 
 
+class LogFile(unittest.TestCase):
+    def test_log_file_flag_and_read_only_setting(self):
+        root = make_repo({})
+        copy_example(root, "identity_fp32")
+        path = os.path.join(root, "server.log")
+        try:
+            with Server("--log-file", path, "--log-format", "ISO8601", repos=[root]) as s:
+                got = requests.get(f"{s.url}/v2/logging", timeout=TIMEOUT).json()
+                self.assertEqual(got["log_file"], path)
+                self.assertEqual(got["log_format"], "ISO8601")
+                r = requests.post(f"{s.url}/v2/logging", json={"log_file": path + ".other"},
+                                  timeout=TIMEOUT)
+                self.assertEqual(r.status_code, 400)
+                self.assertIn("log_file", r.json()["error"])
+                with open(path) as f:
+                    text = f.read()
+                self.assertIn("loaded model 'identity_fp32'", text)
+                self.assertRegex(text, r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ I ")
+                self.assertNotIn("loaded model", s.stderr())
+        finally:
+            shutil.rmtree(root)
+
+
 class PollMode(unittest.TestCase):
     def wait_ready(self, url, model, want=200, timeout=20):
         deadline = time.time() + timeout
