@@ -55,7 +55,20 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
 }
 
 void Model::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stopped_ = true;
+  }
   if (scheduler_) scheduler_->Stop();
+}
+
+bool Model::TryEnqueue(std::unique_ptr<InferenceRequest>& request) const {
+  // Holding stop_mu_ while enqueueing means no request can slip into the
+  // scheduler's queue after Stop() decided the queue is final.
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  if (stopped_) return false;
+  scheduler_->Enqueue(std::move(request));
+  return true;
 }
 
 void Model::Enqueue(std::unique_ptr<InferenceRequest> request) const {

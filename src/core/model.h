@@ -4,11 +4,12 @@
 // Requests hold a shared_ptr<Model> while they run, so unloading a version
 // never frees state under an in-flight request.
 //
-// Thread safety: const methods and Enqueue are thread-safe.
+// Thread safety: const methods, Enqueue, TryEnqueue and Stop are thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/clock.h"
@@ -44,6 +45,11 @@ class Model {
   // Hands a validated request to the scheduler.
   void Enqueue(std::unique_ptr<InferenceRequest> request) const;
 
+  // Like Enqueue, but once Stop() has begun the request is left in
+  // `request` (not completed) and false is returned, so the caller can send
+  // it to the version that replaced this one.
+  bool TryEnqueue(std::unique_ptr<InferenceRequest>& request) const;
+
   // Stops the scheduler after queued requests finish.
   void Stop();
 
@@ -58,6 +64,8 @@ class Model {
   std::unique_ptr<BackendModel> backend_model_;
   std::unique_ptr<ModelStatistics> stats_;  // before scheduler_: outlives it
   std::unique_ptr<Scheduler> scheduler_;
+  mutable std::mutex stop_mu_;  // orders TryEnqueue against Stop
+  bool stopped_ = false;        // guarded by stop_mu_
 };
 
 }  // namespace nereid::core

@@ -19,8 +19,18 @@ StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
   mo.repositories = options.repositories;
   mo.auto_complete = options.auto_complete;
   mo.intra_op_threads = options.intra_op_threads;
+  mo.control_mode = options.control_mode;
+  mo.startup_models = options.startup_models;
+  mo.poll_interval = options.poll_interval;
+  mo.temp_directory = options.temp_directory;
+  if (!options.startup_models.empty() && options.control_mode != ModelControlMode::kExplicit) {
+    return InvalidArgument("--load-model needs --model-control-mode=explicit");
+  }
+  if (options.control_mode == ModelControlMode::kPoll && options.poll_interval.count() <= 0) {
+    return InvalidArgument("--repository-poll-secs must be positive in poll mode");
+  }
   auto manager = std::make_unique<ModelManager>(mo, std::move(backends), clock);
-  RETURN_IF_ERROR(manager->LoadAll());
+  RETURN_IF_ERROR(manager->Start());
   return std::unique_ptr<InferenceServer>(
       new InferenceServer(std::move(options), std::move(manager), clock));
 }
@@ -28,7 +38,8 @@ StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
 std::string InferenceServer::Version() { return "0.1.0"; }
 
 std::vector<std::string> InferenceServer::Extensions() {
-  return {"binary_tensor_data", "model_configuration", "parameters", "statistics"};
+  return {"binary_tensor_data", "model_configuration", "parameters", "statistics",
+          "model_repository", "model_repository(unload_dependents)", "logging"};
 }
 
 bool InferenceServer::IsReady() const {
@@ -77,7 +88,21 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
     if (inner) inner(std::move(response));
     FinishOne();
   });
-  (*model)->Enqueue(std::move(request));
+  // A reload or unload may stop the version between Get and enqueueing; the
+  // request then goes to the version that replaced it, or fails cleanly.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    if ((*model)->TryEnqueue(request)) return;
+    model = manager_->Get(request->model_name, request->model_version);
+    if (!model.ok()) break;
+    valid = (*model)->Validate(request.get());
+    if (!valid.ok()) {
+      model = valid;
+      break;
+    }
+  }
+  request->CompleteWithError(model.ok() ? Unavailable("model '" + request->model_name +
+                                                      "' is being unloaded")
+                                        : model.status());
 }
 
 StatusOr<std::vector<ModelStatsSnapshot>> InferenceServer::Statistics(

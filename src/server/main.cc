@@ -41,6 +41,10 @@ struct ServeFlags {
   bool allow_cpu_metrics = true;
   bool allow_gpu_metrics = true;
   std::string control_mode = "none";
+  std::vector<std::string> load_models;
+  int repository_poll_secs = 15;
+  std::string log_format = "default";
+  std::string log_file;
   bool disable_auto_complete = false;
   bool strict_model_config = false;
   bool strict_readiness = true;
@@ -134,8 +138,16 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
   app->add_flag("--allow-gpu-metrics", f->allow_gpu_metrics,
                 "Accepted for Triton compatibility; there are no GPU metrics");
   app->add_option("--model-control-mode", f->control_mode,
-                  "Model control mode; only 'none' is supported so far")
-      ->capture_default_str();
+                  "Model control mode: none (load all at start), poll (rescan every "
+                  "--repository-poll-secs), explicit (--load-model and the load/unload API)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "poll", "explicit"}));
+  app->add_option("--load-model", f->load_models,
+                  "Explicit mode: model to load at start-up (repeatable; '*' loads all)");
+  app->add_option("--repository-poll-secs", f->repository_poll_secs,
+                  "Poll mode: seconds between repository rescans")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
   app->add_flag("--disable-auto-complete-config", f->disable_auto_complete,
                 "Do not fill model configs from the model files");
   app->add_flag("--strict-model-config", f->strict_model_config,
@@ -153,6 +165,10 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
   app->add_flag("--log-info", f->log_info, "Log info messages (default true)");
   app->add_flag("--log-warning", f->log_warning, "Log warnings (default true)");
   app->add_flag("--log-error", f->log_error, "Log errors (default true)");
+  app->add_option("--log-format", f->log_format, "Log line format: default or ISO8601")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"default", "ISO8601"}));
+  app->add_option("--log-file", f->log_file, "Append log messages to this file, not stderr");
   app->add_option("--id", f->id, "Server name reported by GET /v2")->capture_default_str();
   app->add_flag("--allow-client-shm", f->allow_client_shm,
                 "Accepted for Triton compatibility; shared memory is not supported yet");
@@ -163,9 +179,22 @@ int Serve(const ServeFlags& f) {
   logging::SetEnabled(logging::Level::kWarning, f.log_warning);
   logging::SetEnabled(logging::Level::kError, f.log_error);
   logging::SetVerboseLevel(f.log_verbose);
-  if (f.control_mode != "none") {
-    std::cerr << "error: --model-control-mode=" << f.control_mode
-              << " is not supported yet (only 'none')\n";
+  logging::SetFormat(f.log_format == "ISO8601" ? logging::Format::kIso8601
+                                               : logging::Format::kDefault);
+  if (!f.log_file.empty()) {
+    Status opened = logging::SetLogFile(f.log_file);
+    if (!opened.ok()) {
+      std::cerr << "error: " << opened.message() << "\n";
+      return 2;
+    }
+  }
+  auto control_mode = core::ParseModelControlMode(f.control_mode);
+  if (!control_mode.ok() || (!f.load_models.empty() && *control_mode !=
+                                                           core::ModelControlMode::kExplicit)) {
+    std::cerr << "error: " << (control_mode.ok() ? "--load-model needs "
+                                                   "--model-control-mode=explicit"
+                                                 : control_mode.status().message())
+              << "\n";
     return 2;
   }
   if (!f.allow_http && !f.allow_grpc) {
@@ -198,6 +227,9 @@ int Serve(const ServeFlags& f) {
   so.repositories = f.repositories;
   so.auto_complete = !(f.disable_auto_complete || f.strict_model_config);
   so.strict_readiness = f.strict_readiness;
+  so.control_mode = *control_mode;
+  so.startup_models = f.load_models;
+  so.poll_interval = std::chrono::seconds(f.repository_poll_secs);
   auto server = core::InferenceServer::Create(so, registry);
   if (!server.ok()) {
     NLOG(ERROR) << server.status().message();

@@ -5,6 +5,7 @@
 
 #include "server/http/compression.h"
 #include "server/http/config_json.h"
+#include "server/http/extension_handlers.h"
 #include "server/http/infer_codec.h"
 #include "server/http/stats_endpoint.h"
 #include "server/kserve/kserve.h"
@@ -172,8 +173,13 @@ void Router::Handle(HttpRequest request, ReplyFn reply) const {
     // Move the request's body into the infer path without copying.
     return HandleModel(request, p[2], version, action, std::move(finish));
   }
-  if (p[1] == "repository" || p[1] == "systemsharedmemory" || p[1] == "cudasharedmemory" ||
-      p[1] == "trace" || p[1] == "logging") {
+  if (p[1] == "repository") {
+    return HandleRepository(server_, request, p, max_input_size_, std::move(finish));
+  }
+  if (p[1] == "logging" && p.size() == 2) {
+    return HandleLogging(request, max_input_size_, std::move(finish));
+  }
+  if (p[1] == "systemsharedmemory" || p[1] == "cudasharedmemory" || p[1] == "trace") {
     return finish(Error(Unimplemented("the '" + p[1] + "' extension is not supported yet")));
   }
   finish(Error(NotFound("no such endpoint: " + request.target)));
