@@ -108,6 +108,13 @@ Parameters RepositoryParameters(
   return out;
 }
 
+// Load/unload name no repository (there is one namespace of models).
+Status CheckNoRepositoryName(const std::string& repository_name) {
+  if (repository_name.empty()) return Status::Ok();
+  return Unimplemented("repository_name is not supported: models are loaded from the server's "
+                       "repositories");
+}
+
 ServerUnaryReactor* NotYet(CallbackServerContext* ctx, const std::string& feature) {
   return Answer(ctx, Unimplemented(feature + " is not supported by this server yet"));
 }
@@ -453,10 +460,8 @@ class InferenceService final : public ServiceBase {
   ServerUnaryReactor* RepositoryModelLoad(CallbackServerContext* ctx,
                                           const inf::RepositoryModelLoadRequest* req,
                                           inf::RepositoryModelLoadResponse*) override {
-    if (!req->repository_name().empty()) {
-      return Answer(ctx, Unimplemented("repository_name is not supported: models are loaded "
-                                       "from the server's repositories"));
-    }
+    Status named = CheckNoRepositoryName(req->repository_name());
+    if (!named.ok()) return Answer(ctx, named);
     auto params = BuildLoadParameters(RepositoryParameters(req->parameters()));
     if (!params.ok()) return Answer(ctx, params.status());
     ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -467,10 +472,8 @@ class InferenceService final : public ServiceBase {
   ServerUnaryReactor* RepositoryModelUnload(CallbackServerContext* ctx,
                                             const inf::RepositoryModelUnloadRequest* req,
                                             inf::RepositoryModelUnloadResponse*) override {
-    if (!req->repository_name().empty()) {
-      return Answer(ctx, Unimplemented("repository_name is not supported: models are loaded "
-                                       "from the server's repositories"));
-    }
+    Status named = CheckNoRepositoryName(req->repository_name());
+    if (!named.ok()) return Answer(ctx, named);
     auto dependents = ParseUnloadDependents(RepositoryParameters(req->parameters()));
     if (!dependents.ok()) return Answer(ctx, dependents.status());
     ServerUnaryReactor* reactor = ctx->DefaultReactor();
