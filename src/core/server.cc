@@ -1,11 +1,14 @@
 #include "core/server.h"
 
 #include "common/logging.h"
+#include "core/shm/shm_tensors.h"
 
 namespace nereid::core {
 
 InferenceServer::InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager)
-    : options_(std::move(options)), manager_(std::move(manager)) {}
+    : options_(std::move(options)),
+      manager_(std::move(manager)),
+      shm_(std::make_unique<SystemSharedMemoryRegistry>(options_.allow_client_shm)) {}
 
 InferenceServer::~InferenceServer() { Shutdown(std::chrono::milliseconds(0)); }
 
@@ -27,7 +30,7 @@ StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
 std::string InferenceServer::Version() { return "0.1.0"; }
 
 std::vector<std::string> InferenceServer::Extensions() {
-  return {"binary_tensor_data", "model_configuration", "parameters"};
+  return {"binary_tensor_data", "model_configuration", "parameters", "system_shared_memory"};
 }
 
 bool InferenceServer::IsReady() const {
@@ -57,9 +60,15 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
     request->CompleteWithError(model.status());
     return;
   }
-  Status valid = (*model)->Validate(request.get());
+  Status valid = BindShmInputs(*shm_, request.get());
+  if (valid.ok()) valid = (*model)->Validate(request.get());
   if (!valid.ok()) {
     request->CompleteWithError(valid);
+    return;
+  }
+  auto shm_outputs = BindShmOutputs(*shm_, *request);
+  if (!shm_outputs.ok()) {
+    request->CompleteWithError(shm_outputs.status());
     return;
   }
   in_flight_.fetch_add(1);
@@ -67,8 +76,15 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
   // The callback deliberately holds no reference to the Model: it runs on the
   // model's own instance thread, which must never be the one to destroy it.
   ResponseCallback inner = request->TakeCallback();
-  request->set_callback([this, inner = std::move(inner)](
+  request->set_callback([this, inner = std::move(inner), shm = std::move(shm_outputs).value()](
                             std::unique_ptr<InferenceResponse> response) {
+    if (!shm.empty() && response->status.ok()) {
+      Status written = WriteShmOutputs(shm, response.get());
+      if (!written.ok()) {
+        response->status = written;
+        response->outputs.clear();
+      }
+    }
     if (inner) inner(std::move(response));
     FinishOne();
   });
@@ -84,6 +100,7 @@ size_t InferenceServer::Shutdown(std::chrono::milliseconds timeout) {
   size_t left = in_flight_.load();
   if (left) NLOG(WARNING) << left << " requests still in flight at shutdown";
   manager_->StopAll();
+  if (shm_->enabled()) (void)shm_->UnregisterAll();
   return left;
 }
 

@@ -19,6 +19,7 @@
 #include "core/backend/backend_registry.h"
 #include "core/model.h"
 #include "core/repository/model_manager.h"
+#include "core/shm/system_shared_memory.h"
 
 namespace nereid::core {
 
@@ -28,6 +29,7 @@ struct ServerOptions {
   bool auto_complete = true;
   bool strict_readiness = true;
   int intra_op_threads = 1;
+  bool allow_client_shm = false;  // --allow-client-shm
 };
 
 class InferenceServer {
@@ -61,12 +63,16 @@ class InferenceServer {
 
   size_t InFlight() const { return in_flight_.load(); }
 
+  // Client system shared memory (disabled unless allow_client_shm).
+  SystemSharedMemoryRegistry& system_shared_memory() { return *shm_; }
+
  private:
   InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager);
   void FinishOne();
 
   ServerOptions options_;
   std::unique_ptr<ModelManager> manager_;
+  std::unique_ptr<SystemSharedMemoryRegistry> shm_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<size_t> in_flight_{0};
   std::mutex drain_mu_;

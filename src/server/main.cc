@@ -88,7 +88,7 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
   app->add_flag("--log-error", f->log_error, "Log errors (default true)");
   app->add_option("--id", f->id, "Server name reported by GET /v2")->capture_default_str();
   app->add_flag("--allow-client-shm", f->allow_client_shm,
-                "Accepted for Triton compatibility; shared memory is not supported yet");
+                "Allow clients to register system shared memory for inputs/outputs (default false)");
 }
 
 int Serve(const ServeFlags& f) {
@@ -122,6 +122,7 @@ int Serve(const ServeFlags& f) {
   so.repositories = f.repositories;
   so.auto_complete = !(f.disable_auto_complete || f.strict_model_config);
   so.strict_readiness = f.strict_readiness;
+  so.allow_client_shm = f.allow_client_shm;
   auto server = core::InferenceServer::Create(so, registry);
   if (!server.ok()) {
     NLOG(ERROR) << server.status().message();

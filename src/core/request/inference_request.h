@@ -43,6 +43,10 @@ struct RequestedOutput {
 struct ResponseOutput {
   std::string name;
   Tensor tensor;
+  // Set by core for outputs written into client shared memory: front ends
+  // send name, datatype, shape and `parameters`, but not the data.
+  bool in_shared_memory = false;
+  ParameterMap parameters = {};
 };
 
 struct InferenceResponse {

@@ -6,6 +6,7 @@
 #include "server/http/compression.h"
 #include "server/http/config_json.h"
 #include "server/http/infer_codec.h"
+#include "server/http/shared_memory_routes.h"
 #include "server/kserve/kserve.h"
 
 namespace nereid::server::http {
@@ -170,8 +171,10 @@ void Router::Handle(HttpRequest request, ReplyFn reply) const {
     // Move the request's body into the infer path without copying.
     return HandleModel(request, p[2], version, action, std::move(finish));
   }
-  if (p[1] == "repository" || p[1] == "systemsharedmemory" || p[1] == "cudasharedmemory" ||
-      p[1] == "trace" || p[1] == "logging") {
+  if (p[1] == "systemsharedmemory" || p[1] == "cudasharedmemory") {
+    return finish(HandleSharedMemory(*server_, request, p));
+  }
+  if (p[1] == "repository" || p[1] == "trace" || p[1] == "logging") {
     return finish(Error(Unimplemented("the '" + p[1] + "' extension is not supported yet")));
   }
   finish(Error(NotFound("no such endpoint: " + request.target)));

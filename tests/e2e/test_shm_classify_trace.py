@@ -1,0 +1,200 @@
+"""End-to-end tests of Triton's system/CUDA shared memory, classification and
+trace extensions on the real nereid binary.
+
+Run: NEREID_BIN=build/nereid /usr/bin/python3 -m unittest tests/e2e/test_shm_classify_trace.py
+"""
+import json
+import os
+import shutil
+import tempfile
+import unittest
+from multiprocessing import shared_memory
+
+import numpy as np
+import requests
+
+from server_fixture import Server, copy_example, make_repo
+
+TIMEOUT = 30
+server = None
+
+
+def setUpModule():
+    global server
+    server = Server("--allow-client-shm=true")
+
+
+def tearDownModule():
+    server.__exit__(None, None, None)
+
+
+def url(path, srv=None):
+    return (srv or server).url + path
+
+
+def post(path, body=None, srv=None):
+    data = json.dumps(body) if body is not None else b""
+    return requests.post(url(path, srv), data=data, timeout=TIMEOUT)
+
+
+def get(path, srv=None):
+    return requests.get(url(path, srv), timeout=TIMEOUT)
+
+
+class ErrorAssertions:
+    def assertError(self, r, status, fragment):
+        self.assertEqual(r.status_code, status, r.text)
+        self.assertIn(fragment, r.json()["error"])
+
+
+class SystemSharedMemory(unittest.TestCase, ErrorAssertions):
+    def setUp(self):
+        self.shm = shared_memory.SharedMemory(create=True, size=4096)
+        self.key = "/" + self.shm.name.lstrip("/")
+        self.addCleanup(self.cleanup)
+
+    def cleanup(self):
+        post("/v2/systemsharedmemory/unregister")
+        self.shm.close()
+        self.shm.unlink()
+
+    def register(self, name, offset=0, byte_size=4096, key=None):
+        return post(f"/v2/systemsharedmemory/region/{name}/register",
+                    {"key": key or self.key, "offset": offset, "byte_size": byte_size})
+
+    def test_register_status_unregister(self):
+        self.assertEqual(self.register("a").status_code, 200)
+        self.assertEqual(self.register("b", offset=1024, byte_size=100).status_code, 200)
+        r = get("/v2/systemsharedmemory/status")
+        self.assertEqual(r.status_code, 200, r.text)
+        regions = {x["name"]: x for x in r.json()}
+        self.assertEqual(regions["b"], {"name": "b", "key": self.key, "offset": 1024,
+                                        "byte_size": 100})
+        one = get("/v2/systemsharedmemory/region/a/status").json()
+        self.assertEqual([x["name"] for x in one], ["a"])
+        self.assertEqual(post("/v2/systemsharedmemory/region/a/unregister").status_code, 200)
+        self.assertError(get("/v2/systemsharedmemory/region/a/status"), 404, "not registered")
+        self.assertEqual(post("/v2/systemsharedmemory/unregister").status_code, 200)
+        self.assertEqual(get("/v2/systemsharedmemory/status").json(), [])
+        # Unregistering a name that is not registered succeeds, as in Triton.
+        self.assertEqual(post("/v2/systemsharedmemory/region/zz/unregister").status_code, 200)
+
+    def test_infer_input_and_output_in_shm(self):
+        x = np.arange(6, dtype=np.float32) * 1.5
+        self.shm.buf[:x.nbytes] = x.tobytes()
+        self.assertEqual(self.register("in", 0, 1024).status_code, 200)
+        self.assertEqual(self.register("out", 2048, 1024).status_code, 200)
+        body = {"inputs": [{"name": "INPUT0", "shape": [1, 6], "datatype": "FP32",
+                            "parameters": {"shared_memory_region": "in",
+                                           "shared_memory_byte_size": x.nbytes}}],
+                "outputs": [{"name": "OUTPUT0",
+                             "parameters": {"shared_memory_region": "out",
+                                            "shared_memory_offset": 16,
+                                            "shared_memory_byte_size": 512}}]}
+        r = post("/v2/models/identity_fp32/infer", body)
+        self.assertEqual(r.status_code, 200, r.text)
+        out = r.json()["outputs"][0]
+        self.assertNotIn("data", out)
+        self.assertEqual(out["shape"], [1, 6])
+        self.assertEqual(out["parameters"]["shared_memory_region"], "out")
+        self.assertEqual(out["parameters"]["shared_memory_byte_size"], x.nbytes)
+        got = np.frombuffer(bytes(self.shm.buf[2048 + 16:2048 + 16 + x.nbytes]), np.float32)
+        np.testing.assert_array_equal(got, x)
+
+    def test_mixed_shm_input_and_json_output(self):
+        x = np.array([3.0, -4.0], dtype=np.float32)
+        self.shm.buf[100:108] = x.tobytes()
+        self.assertEqual(self.register("in").status_code, 200)
+        body = {"inputs": [{"name": "INPUT0", "shape": [1, 2], "datatype": "FP32",
+                            "parameters": {"shared_memory_region": "in",
+                                           "shared_memory_offset": 100,
+                                           "shared_memory_byte_size": 8}}]}
+        r = post("/v2/models/identity_fp32/infer", body)
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(r.json()["outputs"][0]["data"], [3.0, -4.0])
+        # JSON input, output into shared memory.
+        body = {"inputs": [{"name": "INPUT0", "shape": [1, 2], "datatype": "FP32",
+                            "data": [7.0, 8.0]}],
+                "outputs": [{"name": "OUTPUT0",
+                             "parameters": {"shared_memory_region": "in",
+                                            "shared_memory_byte_size": 8}}]}
+        r = post("/v2/models/identity_fp32/infer", body)
+        self.assertEqual(r.status_code, 200, r.text)
+        np.testing.assert_array_equal(np.frombuffer(bytes(self.shm.buf[:8]), np.float32),
+                                      [7.0, 8.0])
+
+    def test_register_errors(self):
+        self.assertError(self.register("a", offset=4000, byte_size=200), 400, "past the end")
+        self.assertError(self.register("a", key="/nereid_no_such_key_e2e"), 404, "does not exist")
+        self.assertEqual(self.register("a").status_code, 200)
+        self.assertError(self.register("a"), 400, "already registered")
+        r = requests.post(url("/v2/systemsharedmemory/region/b/register"), data="{",
+                          timeout=TIMEOUT)
+        self.assertError(r, 400, "malformed JSON")
+        self.assertError(post("/v2/systemsharedmemory/region/b/register", {"key": self.key}),
+                         400, "byte_size")
+        self.assertError(get("/v2/systemsharedmemory/region/b/register"), 405, "GET")
+
+    def test_infer_errors(self):
+        self.assertEqual(self.register("small", 0, 16).status_code, 200)
+
+        def infer(in_params, out_params=None, shape=(1, 4)):
+            body = {"inputs": [{"name": "INPUT0", "shape": list(shape), "datatype": "FP32",
+                                "parameters": in_params}]}
+            if out_params is not None:
+                body["outputs"] = [{"name": "OUTPUT0", "parameters": out_params}]
+            return post("/v2/models/identity_fp32/infer", body)
+
+        ok = {"shared_memory_region": "small", "shared_memory_byte_size": 16}
+        self.assertEqual(infer(ok).status_code, 200)
+        self.assertError(infer({"shared_memory_region": "nope", "shared_memory_byte_size": 16}),
+                         404, "not registered")
+        self.assertError(infer(dict(ok, shared_memory_offset=8)), 400, "past the end")
+        self.assertError(infer({"shared_memory_region": "small", "shared_memory_byte_size": 12}),
+                         400, "needs 16")
+        self.assertError(infer({"shared_memory_region": "small"}), 400,
+                         "shared_memory_byte_size")
+        self.assertError(infer(ok, {"shared_memory_region": "small",
+                                    "shared_memory_byte_size": 8}), 400, "holds 16 bytes")
+        self.assertError(infer(ok, {"shared_memory_region": "small", "shared_memory_offset": 12,
+                                    "shared_memory_byte_size": 8}), 400, "past the end")
+        body = {"inputs": [{"name": "INPUT0", "shape": [1, 4], "datatype": "FP32",
+                            "data": [1, 2, 3, 4], "parameters": ok}]}
+        self.assertError(post("/v2/models/identity_fp32/infer", body), 400,
+                         "must not carry 'data'")
+
+
+class CudaSharedMemory(unittest.TestCase, ErrorAssertions):
+    def test_endpoints(self):
+        r = get("/v2/cudasharedmemory/status")
+        self.assertEqual((r.status_code, r.json()), (200, []))
+        self.assertEqual(post("/v2/cudasharedmemory/unregister").status_code, 200)
+        self.assertEqual(post("/v2/cudasharedmemory/region/x/unregister").status_code, 200)
+        self.assertError(post("/v2/cudasharedmemory/region/x/register",
+                              {"raw_handle": {"b64": "AAAA"}, "device_id": 0, "byte_size": 4}),
+                         501, "not supported on this build/machine")
+        self.assertError(get("/v2/cudasharedmemory/region/x/status"), 404, "not registered")
+
+
+class SharedMemoryDisabled(unittest.TestCase, ErrorAssertions):
+    def test_default_refuses_client_shm(self):
+        shm = shared_memory.SharedMemory(create=True, size=64)
+        self.addCleanup(shm.unlink)
+        self.addCleanup(shm.close)
+        with Server() as off:
+            for r in (get("/v2/systemsharedmemory/status", off),
+                      post("/v2/systemsharedmemory/region/a/register",
+                           {"key": shm.name, "byte_size": 64}, off),
+                      post("/v2/systemsharedmemory/unregister", srv=off),
+                      get("/v2/cudasharedmemory/status", off)):
+                self.assertError(r, 400, "--allow-client-shm=true")
+            body = {"inputs": [{"name": "INPUT0", "shape": [1, 4], "datatype": "FP32",
+                                "parameters": {"shared_memory_region": "a",
+                                               "shared_memory_byte_size": 16}}]}
+            self.assertError(post("/v2/models/identity_fp32/infer", body, off), 400,
+                             "--allow-client-shm=true")
+            self.assertIn("system_shared_memory", get("/v2", off).json()["extensions"])
+
+
+if __name__ == "__main__":
+    unittest.main()
