@@ -8,8 +8,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -23,6 +25,8 @@ class Model {
  public:
   struct Options {
     int intra_op_threads = 1;  // per instance
+    // Where label_filename files are read from (empty: outputs get no labels).
+    std::string model_dir;
   };
 
   // Creates every instance of every instance_group and starts the scheduler.
@@ -40,6 +44,10 @@ class Model {
   // Errors are InvalidArgument with a message that names the tensor.
   Status Validate(InferenceRequest* request) const;
 
+  // The labels of an output with a label_filename (classification
+  // extension); null when it has none.
+  std::shared_ptr<const std::vector<std::string>> Labels(const std::string& output) const;
+
   // Hands a validated request to the scheduler.
   void Enqueue(std::unique_ptr<InferenceRequest> request) const;
 
@@ -53,6 +61,7 @@ class Model {
   int64_t version_;
   std::unique_ptr<BackendModel> backend_model_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::map<std::string, std::shared_ptr<const std::vector<std::string>>> labels_;
 };
 
 }  // namespace nereid::core

@@ -1,6 +1,7 @@
 #include "core/server.h"
 
 #include "common/logging.h"
+#include "core/request/classification.h"
 #include "core/shm/shm_tensors.h"
 
 namespace nereid::core {
@@ -30,7 +31,8 @@ StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
 std::string InferenceServer::Version() { return "0.1.0"; }
 
 std::vector<std::string> InferenceServer::Extensions() {
-  return {"binary_tensor_data", "model_configuration", "parameters", "system_shared_memory"};
+  return {"binary_tensor_data", "model_configuration", "parameters", "system_shared_memory",
+          "classification"};
 }
 
 bool InferenceServer::IsReady() const {
@@ -71,17 +73,27 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
     request->CompleteWithError(shm_outputs.status());
     return;
   }
+  auto classify = CollectClassifications(*request, **model);
+  if (!classify.ok()) {
+    request->CompleteWithError(classify.status());
+    return;
+  }
+  const bool batched = (*model)->config().max_batch_size() > 0;
   in_flight_.fetch_add(1);
   // Wrap the callback so the drain counter falls however the request ends.
   // The callback deliberately holds no reference to the Model: it runs on the
   // model's own instance thread, which must never be the one to destroy it.
   ResponseCallback inner = request->TakeCallback();
-  request->set_callback([this, inner = std::move(inner), shm = std::move(shm_outputs).value()](
-                            std::unique_ptr<InferenceResponse> response) {
-    if (!shm.empty() && response->status.ok()) {
-      Status written = WriteShmOutputs(shm, response.get());
-      if (!written.ok()) {
-        response->status = written;
+  request->set_callback([this, inner = std::move(inner), shm = std::move(shm_outputs).value(),
+                         classify = std::move(classify).value(),
+                         batched](std::unique_ptr<InferenceResponse> response) {
+    // Post-processing that both front ends share: classification first, so
+    // a classified output can also go to shared memory.
+    if (response->status.ok() && !(classify.empty() && shm.empty())) {
+      Status st = ApplyClassifications(classify, batched, response.get());
+      if (st.ok()) st = WriteShmOutputs(shm, response.get());
+      if (!st.ok()) {
+        response->status = st;
         response->outputs.clear();
       }
     }

@@ -176,6 +176,116 @@ class CudaSharedMemory(unittest.TestCase, ErrorAssertions):
         self.assertError(get("/v2/cudasharedmemory/region/x/status"), 404, "not registered")
 
 
+DIGITS_CONFIG = """
+name: "digits_mlp"
+backend: "onnxruntime"
+max_batch_size: 64
+output [ { name: "probabilities" data_type: TYPE_FP32 dims: [ 10 ] label_filename: "%s" } ]
+"""
+DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def digits_request(pixels, outputs):
+    return {"inputs": [{"name": "pixels", "shape": list(pixels.shape), "datatype": "FP32",
+                        "data": pixels.flatten().tolist()}],
+            "outputs": outputs}
+
+
+class Classification(unittest.TestCase, ErrorAssertions):
+    @classmethod
+    def setUpClass(cls):
+        cls.repo = make_repo({})
+        copy_example(cls.repo, "digits_mlp")
+        model = os.path.join(cls.repo, "digits_mlp")
+        with open(os.path.join(model, "config.pbtxt"), "w") as f:
+            f.write(DIGITS_CONFIG % "labels.txt")
+        with open(os.path.join(model, "labels.txt"), "w") as f:
+            f.write("\n".join(DIGIT_NAMES[:8]) + "\n")  # the last two classes lack labels
+        cls.labelled = Server(repos=[cls.repo])
+        cls.pixels = np.random.RandomState(3).uniform(0, 16, size=(3, 64)).astype(np.float32)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.labelled.__exit__(None, None, None)
+        shutil.rmtree(cls.repo)
+
+    def probabilities(self):
+        r = post("/v2/models/digits_mlp/infer", digits_request(self.pixels, []))
+        self.assertEqual(r.status_code, 200, r.text)
+        return np.array(r.json()["outputs"][0]["data"], np.float32).reshape(3, 10)
+
+    def expected(self, probs, k, labels):
+        rows = []
+        for row in probs:
+            order = sorted(range(10), key=lambda i: (-row[i], i))[:k]
+            rows.append([(float(row[i]), i, labels[i] if labels and i < len(labels) else None)
+                         for i in order])
+        return rows
+
+    def check(self, got, expected):
+        for g_row, e_row in zip(got, expected):
+            self.assertEqual(len(g_row), len(e_row))
+            for g, (score, index, label) in zip(g_row, e_row):
+                parts = g.split(":")
+                self.assertAlmostEqual(float(parts[0]), score, places=5)
+                self.assertEqual(int(parts[1]), index)
+                self.assertEqual(parts[2] if len(parts) > 2 else None, label)
+
+    def test_top_k_without_labels(self):
+        probs = self.probabilities()
+        r = post("/v2/models/digits_mlp/infer", digits_request(
+            self.pixels, [{"name": "probabilities", "parameters": {"classification": 3}}]))
+        self.assertEqual(r.status_code, 200, r.text)
+        out = r.json()["outputs"][0]
+        self.assertEqual((out["datatype"], out["shape"]), ("BYTES", [3, 3]))
+        self.check(np.array(out["data"]).reshape(3, 3).tolist(), self.expected(probs, 3, None))
+
+    def test_top_k_with_labels_and_clamp(self):
+        probs = self.probabilities()
+        r = post("/v2/models/digits_mlp/infer", digits_request(
+            self.pixels, [{"name": "probabilities", "parameters": {"classification": 50}}]),
+            srv=self.labelled)
+        self.assertEqual(r.status_code, 200, r.text)
+        out = r.json()["outputs"][0]
+        self.assertEqual(out["shape"], [3, 10])
+        self.check(np.array(out["data"]).reshape(3, 10).tolist(),
+                   self.expected(probs, 10, DIGIT_NAMES[:8]))
+
+    def test_binary_classification_output(self):
+        body = digits_request(self.pixels[:1], [
+            {"name": "probabilities", "parameters": {"classification": 1, "binary_data": True}}])
+        r = post("/v2/models/digits_mlp/infer", body, srv=self.labelled)
+        self.assertEqual(r.status_code, 200, r.text)
+        n = int(r.headers["Inference-Header-Content-Length"])
+        header = json.loads(r.content[:n])
+        self.assertEqual(header["outputs"][0]["datatype"], "BYTES")
+        raw = r.content[n:]
+        size = int.from_bytes(raw[:4], "little")
+        self.assertEqual(len(raw), 4 + size)
+        self.assertEqual(raw[4:].decode().count(":"), 2)
+
+    def test_errors(self):
+        for bad in (0, -2, "3", True):
+            r = post("/v2/models/digits_mlp/infer", digits_request(
+                self.pixels, [{"name": "probabilities", "parameters": {"classification": bad}}]))
+            self.assertError(r, 400, "positive integer")
+        body = {"inputs": [{"name": "INPUT0", "shape": [1, 1], "datatype": "BYTES",
+                            "data": ["abc"]}],
+                "outputs": [{"name": "OUTPUT0", "parameters": {"classification": 1}}]}
+        self.assertError(post("/v2/models/identity_bytes/infer", body), 400,
+                         "classification needs a numeric output")
+
+    def test_missing_label_file_fails_the_load(self):
+        repo = make_repo({"digits_mlp/config.pbtxt": DIGITS_CONFIG % "nowhere.txt"})
+        self.addCleanup(shutil.rmtree, repo)
+        shutil.copytree(os.path.join(os.path.dirname(__file__), "..", "..", "examples",
+                                     "model_repository", "digits_mlp", "1"),
+                        os.path.join(repo, "digits_mlp", "1"))
+        with self.assertRaises(RuntimeError) as ctx:
+            Server(repos=[repo])
+        self.assertIn("cannot read label file", str(ctx.exception))
+
+
 class SharedMemoryDisabled(unittest.TestCase, ErrorAssertions):
     def test_default_refuses_client_shm(self):
         shm = shared_memory.SharedMemory(create=True, size=64)

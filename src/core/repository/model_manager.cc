@@ -135,6 +135,7 @@ void ModelManager::LoadModel(const std::string& name, const std::string& dir) {
       } else {
         Model::Options mo;
         mo.intra_op_threads = options_.intra_op_threads;
+        mo.model_dir = dir;
         model = Model::Create(config, v, std::move(loaded).value(), mo, clock_);
       }
     }

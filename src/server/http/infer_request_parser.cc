@@ -277,10 +277,6 @@ Status ParseOutputs(element outs, OutputEncoding* encoding, core::InferenceReque
     if (auto p = Member(o, "parameters"); !p.error()) {
       RETURN_IF_ERROR(ParseParameters(p.value_unsafe(), "output", &out.parameters));
     }
-    if (out.parameters.count("classification")) {
-      return Unimplemented("the classification extension is not supported yet (output '" +
-                           out.name + "')");
-    }
     encoding->binary_by_output.push_back(
         {out.name, BoolParam(out.parameters, "binary_data").value_or(encoding->binary_default)});
     request->requested_outputs.push_back(std::move(out));
