@@ -6,10 +6,12 @@
 
 namespace nereid::core {
 
-InferenceServer::InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager)
+InferenceServer::InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager,
+                                 std::unique_ptr<TraceManager> trace)
     : options_(std::move(options)),
       manager_(std::move(manager)),
-      shm_(std::make_unique<SystemSharedMemoryRegistry>(options_.allow_client_shm)) {}
+      shm_(std::make_unique<SystemSharedMemoryRegistry>(options_.allow_client_shm)),
+      trace_(std::move(trace)) {}
 
 InferenceServer::~InferenceServer() { Shutdown(std::chrono::milliseconds(0)); }
 
@@ -18,6 +20,7 @@ StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
   if (options.repositories.empty()) {
     return InvalidArgument("at least one --model-repository is required");
   }
+  ASSIGN_OR_RETURN(auto trace, TraceManager::Create(options.trace, clock));
   ModelManager::Options mo;
   mo.repositories = options.repositories;
   mo.auto_complete = options.auto_complete;
@@ -25,14 +28,14 @@ StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
   auto manager = std::make_unique<ModelManager>(mo, std::move(backends), clock);
   RETURN_IF_ERROR(manager->LoadAll());
   return std::unique_ptr<InferenceServer>(
-      new InferenceServer(std::move(options), std::move(manager)));
+      new InferenceServer(std::move(options), std::move(manager), std::move(trace)));
 }
 
 std::string InferenceServer::Version() { return "0.1.0"; }
 
 std::vector<std::string> InferenceServer::Extensions() {
-  return {"binary_tensor_data", "model_configuration", "parameters", "system_shared_memory",
-          "classification"};
+  return {"binary_tensor_data", "model_configuration", "parameters",
+          "system_shared_memory", "classification",      "trace"};
 }
 
 bool InferenceServer::IsReady() const {
@@ -53,6 +56,7 @@ void InferenceServer::FinishOne() {
 }
 
 void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
+  if (request->trace) request->trace->Record("REQUEST_START");
   if (shutting_down_.load()) {
     request->CompleteWithError(Unavailable("the server is shutting down"));
     return;
@@ -86,7 +90,8 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
   ResponseCallback inner = request->TakeCallback();
   request->set_callback([this, inner = std::move(inner), shm = std::move(shm_outputs).value(),
                          classify = std::move(classify).value(),
-                         batched](std::unique_ptr<InferenceResponse> response) {
+                         batched, trace = request->trace](
+                            std::unique_ptr<InferenceResponse> response) {
     // Post-processing that both front ends share: classification first, so
     // a classified output can also go to shared memory.
     if (response->status.ok() && !(classify.empty() && shm.empty())) {
@@ -97,9 +102,14 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
         response->outputs.clear();
       }
     }
+    if (trace) trace->Record("REQUEST_END");
     if (inner) inner(std::move(response));
     FinishOne();
   });
+  if (request->trace) {
+    request->trace->set_model_version(request->resolved_version);
+    request->trace->Record("QUEUE_START");
+  }
   (*model)->Enqueue(std::move(request));
 }
 
@@ -113,6 +123,7 @@ size_t InferenceServer::Shutdown(std::chrono::milliseconds timeout) {
   if (left) NLOG(WARNING) << left << " requests still in flight at shutdown";
   manager_->StopAll();
   if (shm_->enabled()) (void)shm_->UnregisterAll();
+  trace_->Flush();
   return left;
 }
 

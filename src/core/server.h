@@ -20,6 +20,7 @@
 #include "core/model.h"
 #include "core/repository/model_manager.h"
 #include "core/shm/system_shared_memory.h"
+#include "core/trace/trace_manager.h"
 
 namespace nereid::core {
 
@@ -30,6 +31,7 @@ struct ServerOptions {
   bool strict_readiness = true;
   int intra_op_threads = 1;
   bool allow_client_shm = false;  // --allow-client-shm
+  TraceSettings trace;            // --trace-config
 };
 
 class InferenceServer {
@@ -65,14 +67,18 @@ class InferenceServer {
 
   // Client system shared memory (disabled unless allow_client_shm).
   SystemSharedMemoryRegistry& system_shared_memory() { return *shm_; }
+  // Trace settings and sampling (trace extension).
+  TraceManager& trace() { return *trace_; }
 
  private:
-  InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager);
+  InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager,
+                  std::unique_ptr<TraceManager> trace);
   void FinishOne();
 
   ServerOptions options_;
   std::unique_ptr<ModelManager> manager_;
   std::unique_ptr<SystemSharedMemoryRegistry> shm_;
+  std::unique_ptr<TraceManager> trace_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<size_t> in_flight_{0};
   std::mutex drain_mu_;

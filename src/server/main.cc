@@ -41,6 +41,7 @@ struct ServeFlags {
   bool log_info = true, log_warning = true, log_error = true;
   std::string id = "nereid";
   bool allow_client_shm = false;
+  std::vector<std::string> trace_config;
 };
 
 void AddServeFlags(CLI::App* app, ServeFlags* f) {
@@ -87,6 +88,10 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
   app->add_flag("--log-warning", f->log_warning, "Log warnings (default true)");
   app->add_flag("--log-error", f->log_error, "Log errors (default true)");
   app->add_option("--id", f->id, "Server name reported by GET /v2")->capture_default_str();
+  app->add_option("--trace-config", f->trace_config,
+                  "Trace setting, repeatable: level=OFF|TIMESTAMPS, rate=N, count=N, "
+                  "triton,file=PATH, triton,log-frequency=N (Triton's form)")
+      ->type_name("SETTING");
   app->add_flag("--allow-client-shm", f->allow_client_shm,
                 "Allow clients to register system shared memory for inputs/outputs (default false)");
 }
@@ -123,6 +128,13 @@ int Serve(const ServeFlags& f) {
   so.auto_complete = !(f.disable_auto_complete || f.strict_model_config);
   so.strict_readiness = f.strict_readiness;
   so.allow_client_shm = f.allow_client_shm;
+  for (const auto& t : f.trace_config) {
+    Status st = core::ParseTraceConfig(t, &so.trace);
+    if (!st.ok()) {
+      std::cerr << "error: " << st.message() << "\n";
+      return 2;
+    }
+  }
   auto server = core::InferenceServer::Create(so, registry);
   if (!server.ok()) {
     NLOG(ERROR) << server.status().message();

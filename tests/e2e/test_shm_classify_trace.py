@@ -286,6 +286,132 @@ class Classification(unittest.TestCase, ErrorAssertions):
         self.assertIn("cannot read label file", str(ctx.exception))
 
 
+PIPELINE = ["HTTP_RECV_END", "REQUEST_START", "QUEUE_START", "COMPUTE_START", "COMPUTE_END",
+            "REQUEST_END", "HTTP_SEND_START", "HTTP_SEND_END"]
+
+
+def identity_infer(srv, model="identity_fp32"):
+    body = {"inputs": [{"name": "INPUT0", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]}
+    r = post(f"/v2/models/{model}/infer", body, srv)
+    assert r.status_code == 200, r.text
+
+
+class TraceSettingApi(unittest.TestCase, ErrorAssertions):
+    def tearDown(self):
+        post("/v2/models/identity_fp32/trace/setting",
+             {"trace_rate": None, "trace_count": None, "trace_level": None})
+        post("/v2/trace/setting", {"trace_rate": None, "trace_count": None, "log_frequency": None})
+
+    def test_defaults_update_and_reset(self):
+        r = get("/v2/trace/setting")
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(r.json(), {"trace_level": ["OFF"], "trace_rate": "1000",
+                                    "trace_count": "-1", "log_frequency": "0",
+                                    "trace_file": "", "trace_mode": "triton"})
+        r = post("/v2/trace/setting", {"trace_rate": "5", "trace_count": 3})
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual((r.json()["trace_rate"], r.json()["trace_count"]), ("5", "3"))
+        model = post("/v2/models/identity_fp32/trace/setting", {"trace_rate": "7"}).json()
+        self.assertEqual((model["trace_rate"], model["trace_count"]), ("7", "3"))
+        self.assertEqual(get("/v2/models/identity_fp32/trace/setting").json()["trace_rate"], "7")
+        self.assertEqual(get("/v2/trace/setting").json()["trace_rate"], "5")
+        model = post("/v2/models/identity_fp32/trace/setting", {"trace_rate": None}).json()
+        self.assertEqual(model["trace_rate"], "5")
+        self.assertEqual(post("/v2/trace/setting", {"trace_rate": None}).json()["trace_rate"],
+                         "1000")
+
+    def test_errors(self):
+        self.assertError(post("/v2/trace/setting", {"trace_level": ["TIMESTAMPS"]}), 400,
+                         "trace file")
+        self.assertError(post("/v2/trace/setting", {"trace_file": "/tmp/x"}), 400,
+                         "cannot be changed")
+        self.assertError(post("/v2/trace/setting", {"trace_rate": "0"}), 400, "at least 1")
+        self.assertError(post("/v2/trace/setting", {"trace_rate": "x"}), 400, "integer")
+        self.assertError(post("/v2/trace/setting", {"trace_level": ["MAX"]}), 400,
+                         "unknown trace level")
+        self.assertError(post("/v2/trace/setting", {"trace_level": ["TENSORS"]}), 501,
+                         "TENSORS")
+        self.assertError(post("/v2/trace/setting", {"bogus": 1}), 400, "unknown trace setting")
+        self.assertError(post("/v2/models/identity_fp32/trace/setting", {"log_frequency": 1}),
+                         400, "global")
+        self.assertError(get("/v2/models/no_such_model/trace/setting"), 404, "no_such_model")
+        r = requests.delete(url("/v2/trace/setting"), timeout=TIMEOUT)
+        self.assertError(r, 405, "DELETE")
+        self.assertEqual(get("/v2/trace/setting").json()["trace_level"], ["OFF"])
+
+
+class TraceFile(unittest.TestCase, ErrorAssertions):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="nereid_trace_")
+        self.addCleanup(shutil.rmtree, self.dir)
+        self.file = os.path.join(self.dir, "trace.json")
+
+    def check_trace(self, t, model="identity_fp32"):
+        self.assertEqual((t["model_name"], t["model_version"]), (model, 1))
+        names = [s["name"] for s in t["timestamps"]]
+        self.assertEqual(sorted(names), sorted(PIPELINE))
+        ns = {s["name"]: s["ns"] for s in t["timestamps"]}
+        ordered = [ns[n] for n in PIPELINE]
+        self.assertEqual(ordered[:4], sorted(ordered[:4]))
+        self.assertLessEqual(ns["COMPUTE_START"], ns["COMPUTE_END"])
+        self.assertLessEqual(ns["COMPUTE_START"], ns["REQUEST_END"])
+        self.assertLessEqual(ns["REQUEST_END"], ns["HTTP_SEND_START"])
+        self.assertLessEqual(ns["HTTP_SEND_START"], ns["HTTP_SEND_END"])
+
+    def test_sampled_requests_are_written_at_shutdown(self):
+        with Server("--trace-config", f"triton,file={self.file}", "--trace-config",
+                    "level=TIMESTAMPS", "--trace-config", "rate=2") as srv:
+            for _ in range(6):
+                identity_infer(srv)
+            self.assertEqual(get("/v2/trace/setting", srv).json()["trace_level"], ["TIMESTAMPS"])
+            # A count of 1 lets exactly one more request be traced.
+            r = post("/v2/trace/setting", {"trace_count": "1", "trace_rate": "1"}, srv)
+            self.assertEqual(r.status_code, 200, r.text)
+            for _ in range(3):
+                identity_infer(srv)
+            self.assertEqual(get("/v2/trace/setting", srv).json()["trace_count"], "0")
+            self.assertEqual(srv.stop(), 0)
+        with open(self.file) as f:
+            traces = json.load(f)
+        self.assertEqual(len(traces), 4)
+        self.assertEqual(sorted(t["id"] for t in traces), [1, 2, 3, 4])
+        for t in traces:
+            self.check_trace(t)
+
+    def test_log_frequency_and_model_setting(self):
+        with Server("--trace-config", f"triton,file={self.file}", "--trace-config",
+                    "triton,log-frequency=2") as srv:
+            # Tracing is off globally; turn it on for one model only.
+            r = post("/v2/models/identity_fp32/trace/setting",
+                     {"trace_level": ["TIMESTAMPS"], "trace_rate": "1"}, srv)
+            self.assertEqual(r.status_code, 200, r.text)
+            for _ in range(3):
+                identity_infer(srv)
+            body = {"inputs": [{"name": "INPUT0", "shape": [1, 1], "datatype": "BYTES",
+                                "data": ["a"]}]}
+            self.assertEqual(post("/v2/models/identity_bytes/infer", body, srv).status_code, 200)
+            with open(self.file + ".0") as f:
+                first = json.load(f)
+            self.assertEqual(len(first), 2)
+            for t in first:
+                self.check_trace(t)
+            self.assertFalse(os.path.exists(self.file + ".1"))
+            srv.stop()
+        with open(self.file + ".1") as f:
+            self.assertEqual(len(json.load(f)), 1)
+
+    def test_bad_trace_config_flags(self):
+        for flags, fragment in ((["level=TIMESTAMPS"], "trace file"),
+                                (["rate=abc"], "integer"),
+                                (["opentelemetry,url=x"], "only Triton's trace mode")):
+            args = []
+            for f in flags:
+                args += ["--trace-config", f]
+            with self.assertRaises(RuntimeError) as ctx:
+                Server(*args)
+            self.assertIn(fragment, str(ctx.exception))
+
+
 class SharedMemoryDisabled(unittest.TestCase, ErrorAssertions):
     def test_default_refuses_client_shm(self):
         shm = shared_memory.SharedMemory(create=True, size=64)

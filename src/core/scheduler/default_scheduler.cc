@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "common/logging.h"
+#include "core/trace/trace_manager.h"
 
 namespace nereid::core {
 
@@ -53,6 +54,9 @@ void DefaultScheduler::RunInstance(ModelInstance* instance) {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
+    for (auto& r : batch) {
+      if (r->trace) r->trace->Record("COMPUTE_START");
+    }
     try {
       instance->Execute(batch);
     } catch (const std::exception& e) {
@@ -60,6 +64,9 @@ void DefaultScheduler::RunInstance(ModelInstance* instance) {
       for (auto& r : batch) {
         if (r) r->CompleteWithError(Internal(std::string("backend failure: ") + e.what()));
       }
+    }
+    for (auto& r : batch) {
+      if (r && r->trace) r->trace->Record("COMPUTE_END");
     }
     batch.clear();  // a request left incomplete answers with an error in its destructor
   }
