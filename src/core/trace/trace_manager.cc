@@ -26,23 +26,43 @@ class TraceSink {
 
   void SetLogFrequency(int64_t n) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (log_frequency_ == 0 && n > 0) {
+      // Traces already in file_ stay there; the rest go to numbered files.
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(flushed_));
+      flushed_ = 0;
+    }
     log_frequency_ = n;
   }
 
+  // With log_frequency 0 every flush rewrites the whole file with every
+  // trace so far, so flushing twice (shutdown, then destruction) loses none.
   void Flush() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (pending_.empty()) return;
-    WriteLocked(log_frequency_ > 0 ? file_ + "." + std::to_string(next_index_++) : file_);
+    if (pending_.size() == flushed_) return;
+    if (log_frequency_ > 0) {
+      WriteLocked(file_ + "." + std::to_string(next_index_++));
+    } else {
+      WriteLocked(file_, /*keep=*/true);
+    }
   }
 
+  // Traces still alive after the manager (held by a late response) are
+  // written when the last of them goes.
+  ~TraceSink() { Flush(); }
+
  private:
-  void WriteLocked(const std::string& path) {
+  void WriteLocked(const std::string& path, bool keep = false) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out << "[";
     for (size_t i = 0; i < pending_.size(); ++i) out << (i ? ",\n" : "\n") << pending_[i];
     out << "\n]\n";
     if (!out) NLOG(ERROR) << "cannot write trace file " << path;
-    pending_.clear();
+    if (keep) {
+      flushed_ = pending_.size();
+    } else {
+      pending_.clear();
+      flushed_ = 0;
+    }
   }
 
   Clock& clock_;
@@ -51,6 +71,7 @@ class TraceSink {
   int64_t log_frequency_;             // guarded by mu_
   std::vector<std::string> pending_;  // guarded by mu_
   uint64_t next_index_ = 0;           // guarded by mu_
+  size_t flushed_ = 0;                // pending_ already in file_ (log_frequency 0)
 };
 
 namespace {

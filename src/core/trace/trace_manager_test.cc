@@ -11,6 +11,7 @@ namespace nereid::core {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string TempFile(const std::string& name) { return ::testing::TempDir() + "/" + name; }
 
@@ -142,6 +143,27 @@ TEST(TraceManagerTest, WritesJsonTracesByLogFrequency) {
   EXPECT_THAT(ReadAll(file + ".1"), HasSubstr("\"id\":3"));
   std::remove((file + ".0").c_str());
   std::remove((file + ".1").c_str());
+}
+
+TEST(TraceManagerTest, LogFrequencyZeroRewritesEverythingOnEachFlush) {
+  std::string file = TempFile("t_flush.json");
+  auto m = TraceManager::Create(On(file, 1, -1));
+  ASSERT_TRUE(m.ok());
+  std::shared_ptr<Trace> late;
+  (*m)->Start("a");
+  (*m)->Flush();
+  EXPECT_THAT(ReadAll(file), HasSubstr("\"id\":1"));
+  (*m)->Start("a");
+  late = (*m)->Start("a");  // still alive when the manager goes
+  (*m)->Flush();
+  m->reset();
+  EXPECT_THAT(ReadAll(file), Not(HasSubstr("\"id\":3")));
+  late.reset();
+  std::string all = ReadAll(file);
+  EXPECT_THAT(all, HasSubstr("\"id\":1"));
+  EXPECT_THAT(all, HasSubstr("\"id\":2"));
+  EXPECT_THAT(all, HasSubstr("\"id\":3"));
+  std::remove(file.c_str());
 }
 
 }  // namespace
