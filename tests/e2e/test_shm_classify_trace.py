@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import tempfile
+import threading
+import time
 import unittest
 from multiprocessing import shared_memory
 
@@ -162,6 +164,51 @@ class SystemSharedMemory(unittest.TestCase, ErrorAssertions):
                             "data": [1, 2, 3, 4], "parameters": ok}]}
         self.assertError(post("/v2/models/identity_fp32/infer", body), 400,
                          "must not carry 'data'")
+
+
+SLOW_IDENTITY = """
+backend: "identity"
+max_batch_size: 8
+input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ]
+output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ]
+parameters { key: "execute_delay_ms" value: { string_value: "1000" } }
+"""
+
+
+class SharedMemoryInFlight(unittest.TestCase):
+    def test_unregister_during_inference_keeps_region_until_done(self):
+        repo = make_repo({"slow/config.pbtxt": SLOW_IDENTITY, "slow/1": None})
+        self.addCleanup(shutil.rmtree, repo)
+        shm = shared_memory.SharedMemory(create=True, size=64)
+        self.addCleanup(shm.unlink)
+        self.addCleanup(shm.close)
+        x = np.array([1.25, 2.5, -3.0], np.float32)
+        shm.buf[:12] = x.tobytes()
+        with Server("--allow-client-shm=true", repos=[repo]) as srv:
+            r = post("/v2/systemsharedmemory/region/r/register",
+                     {"key": shm.name, "byte_size": 64}, srv)
+            self.assertEqual(r.status_code, 200, r.text)
+            body = {"inputs": [{"name": "INPUT0", "shape": [1, 3], "datatype": "FP32",
+                                "parameters": {"shared_memory_region": "r",
+                                               "shared_memory_byte_size": 12}}],
+                    "outputs": [{"name": "OUTPUT0",
+                                 "parameters": {"shared_memory_region": "r",
+                                                "shared_memory_offset": 32,
+                                                "shared_memory_byte_size": 32}}]}
+            result = {}
+            t = threading.Thread(target=lambda: result.update(
+                r=post("/v2/models/slow/infer", body, srv)))
+            t.start()
+            time.sleep(0.3)
+            self.assertEqual(post("/v2/systemsharedmemory/region/r/unregister", srv=srv)
+                             .status_code, 200)
+            self.assertEqual(get("/v2/systemsharedmemory/status", srv).json(), [])
+            t.join(TIMEOUT)
+            self.assertEqual(result["r"].status_code, 200, result["r"].text)
+            np.testing.assert_array_equal(np.frombuffer(bytes(shm.buf[32:44]), np.float32), x)
+            # A new request on the unregistered name fails.
+            r = post("/v2/models/slow/infer", body, srv)
+            self.assertEqual(r.status_code, 404, r.text)
 
 
 class CudaSharedMemory(unittest.TestCase, ErrorAssertions):
