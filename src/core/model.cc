@@ -42,7 +42,7 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
   for (const auto& out : model->config_.output()) {
     if (out.label_filename().empty() || options.model_dir.empty()) continue;
     std::filesystem::path rel(out.label_filename());
-    if (rel.is_absolute() || rel.lexically_normal().string().rfind("..", 0) == 0) {
+    if (rel.is_absolute() || rel.empty() || *rel.lexically_normal().begin() == "..") {
       return InvalidArgument("output '" + out.name() + "': label_filename '" +
                              out.label_filename() + "' must name a file in the model directory");
     }
