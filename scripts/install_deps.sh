@@ -5,11 +5,11 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
-  libprotobuf-dev protobuf-compiler
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libboost-dev rapidjson-dev libsimdjson-dev libcli11-dev zlib1g-dev
   libonnx-dev libonnx-testdata libdnnl-dev ocl-icd-opencl-dev
   libgtest-dev libgmock-dev
-  python3-numpy python3-requests python3-onnx python3-sklearn
+  python3-numpy python3-requests python3-onnx python3-sklearn python3-grpcio
   curl wrk nginx-light
   libbenchmark-dev
 )

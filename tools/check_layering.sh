@@ -20,5 +20,17 @@ check src/core "engine/|backends/|server/"
 check src/backends "server/"
 # The front ends use core only; main.cc (and tests) alone wire the built-in backends in.
 check src/server "engine/|backends/" "^src/server/main.cc:|_test.cc:"
+# The two front ends share src/server/kserve, never each other.
+check src/server/grpc "server/http/"
+check src/server/http "server/grpc/"
+check src/server/kserve "server/http/|server/grpc/"
+# gRPC stays inside src/server/grpc: grpcpp and the generated service code are
+# included only there, and never by grpc_server.h (which main.cc includes).
+grpc_hits=$(grep -rnE '#include [<"](grpcpp/|grpc/|grpc_service\.|health\.)' src \
+              --include='*.h' --include='*.cc' |
+            grep -vE '^src/server/grpc/[a-z_]+\.cc:|^src/server/grpc/infer_codec\.h:' || true)
+if [ -n "$grpc_hits" ]; then
+  echo "layering violation: gRPC headers outside src/server/grpc/*.cc:"; echo "$grpc_hits"; fail=1
+fi
 [ $fail -eq 0 ] && echo "layering: ok"
 exit $fail

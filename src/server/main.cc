@@ -16,6 +16,7 @@
 #include "backends/builtin_backends.h"
 #include "common/logging.h"
 #include "core/server.h"
+#include "server/grpc/grpc_server.h"
 #include "server/http/http_server.h"
 #include "tools/run_command.h"
 
@@ -29,6 +30,8 @@ struct ServeFlags {
   int http_threads = 0;
   int64_t http_max_input_size = 64 * 1024 * 1024;
   bool allow_http = true;
+  bool allow_grpc = true;
+  server::grpc::GrpcServerOptions grpc;
   int metrics_port = 8002;
   bool allow_metrics = true;
   std::string control_mode = "none";
@@ -62,6 +65,51 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   app->add_flag("--allow-http", f->allow_http, "Serve HTTP/REST (default true)");
+  app->add_flag("--allow-grpc", f->allow_grpc, "Serve gRPC (default true)");
+  auto& g = f->grpc;
+  app->add_option("--grpc-address", g.address, "Address the gRPC server binds")
+      ->capture_default_str();
+  app->add_option("--grpc-port", g.port, "gRPC port (0 picks a free one)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  app->add_option("--grpc-infer-thread-count", g.infer_threads,
+                  "Accepted for Triton compatibility; gRPC handlers never block on inference")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  app->add_option("--grpc-keepalive-time", g.keepalive_time_ms,
+                  "Milliseconds between keepalive pings on an idle transport")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--grpc-keepalive-timeout", g.keepalive_timeout_ms,
+                  "Milliseconds to wait for a keepalive ping's acknowledgement")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_flag("--grpc-keepalive-permit-without-calls", g.keepalive_permit_without_calls,
+                "Allow keepalive pings when no call is in progress (default false)");
+  app->add_option("--grpc-http2-max-pings-without-data", g.http2_max_pings_without_data,
+                  "Pings sent without data before the transport stops pinging (0 = no limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--grpc-http2-min-recv-ping-interval-without-data",
+                  g.http2_min_recv_ping_interval_without_data_ms,
+                  "Minimum milliseconds between received pings without data")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--grpc-http2-max-ping-strikes", g.http2_max_ping_strikes,
+                  "Bad pings tolerated before the connection is closed (0 = unlimited)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--grpc-infer-response-compression-level", g.infer_response_compression_level,
+                  "Compression of infer responses: none, low, medium or high")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "low", "medium", "high"}));
+  app->add_flag("--grpc-use-ssl", g.use_ssl, "Serve gRPC over TLS (default false)");
+  app->add_flag("--grpc-use-ssl-mutual", g.use_ssl_mutual,
+                "Serve gRPC over mutual TLS: clients must present a certificate signed by "
+                "--grpc-root-cert (default false)");
+  app->add_option("--grpc-server-cert", g.server_cert, "PEM server certificate for TLS");
+  app->add_option("--grpc-server-key", g.server_key, "PEM server private key for TLS");
+  app->add_option("--grpc-root-cert", g.root_cert, "PEM root certificate(s) for client checks");
   app->add_option("--metrics-port", f->metrics_port,
                   "Port reserved for Prometheus metrics (metrics are not served yet)")
       ->capture_default_str()
@@ -106,9 +154,9 @@ int Serve(const ServeFlags& f) {
               << " is not supported yet (only 'none')\n";
     return 2;
   }
-  if (!f.allow_http) {
-    std::cerr << "error: --allow-http=false leaves no front end to serve (gRPC is not "
-                 "available yet)\n";
+  if (!f.allow_http && !f.allow_grpc) {
+    std::cerr << "error: --allow-http=false and --allow-grpc=false leave no front end to "
+                 "serve\n";
     return 2;
   }
 
@@ -151,30 +199,54 @@ int Serve(const ServeFlags& f) {
     return 1;
   }
 
-  server::http::HttpServerOptions ho;
-  ho.address = f.http_address;
-  ho.port = f.http_port;
-  ho.threads = f.http_threads > 0 ? f.http_threads
-                                  : std::max(1u, std::thread::hardware_concurrency());
-  ho.max_input_size = static_cast<size_t>(f.http_max_input_size);
-  auto router = std::make_shared<server::http::Router>(server->get(), ho.max_input_size);
-  auto http = server::http::HttpServer::Start(ho, router);
-  if (!http.ok()) {
-    NLOG(ERROR) << http.status().message();
-    return 1;
+  std::unique_ptr<server::grpc::GrpcServer> grpc;
+  if (f.allow_grpc) {
+    auto started = server::grpc::GrpcServer::Start(f.grpc, server->get());
+    if (!started.ok()) {
+      NLOG(ERROR) << started.status().message();
+      (*server)->Shutdown(std::chrono::milliseconds(0));
+      return 1;
+    }
+    grpc = std::move(started).value();
+    NLOG(INFO) << "started GRPCInferenceService at " << f.grpc.address << ":" << grpc->port();
+    std::printf("nereid: serving gRPC on %s:%d\n", f.grpc.address.c_str(), grpc->port());
+    std::fflush(stdout);
   }
-  NLOG(INFO) << "started HTTP service at " << f.http_address << ":" << (*http)->port();
-  // A line scripts can wait for; flushed at once.
-  std::printf("nereid: serving HTTP on %s:%d\n", f.http_address.c_str(), (*http)->port());
-  std::fflush(stdout);
+
+  std::unique_ptr<server::http::HttpServer> http;
+  if (f.allow_http) {
+    server::http::HttpServerOptions ho;
+    ho.address = f.http_address;
+    ho.port = f.http_port;
+    ho.threads =
+        f.http_threads > 0 ? f.http_threads : std::max(1u, std::thread::hardware_concurrency());
+    ho.max_input_size = static_cast<size_t>(f.http_max_input_size);
+    auto router = std::make_shared<server::http::Router>(server->get(), ho.max_input_size);
+    auto started = server::http::HttpServer::Start(ho, router);
+    if (!started.ok()) {
+      NLOG(ERROR) << started.status().message();
+      if (grpc) grpc->Stop(std::chrono::milliseconds(0));
+      (*server)->Shutdown(std::chrono::milliseconds(0));
+      return 1;
+    }
+    http = std::move(started).value();
+    NLOG(INFO) << "started HTTP service at " << f.http_address << ":" << http->port();
+    // A line scripts can wait for; flushed at once.
+    std::printf("nereid: serving HTTP on %s:%d\n", f.http_address.c_str(), http->port());
+    std::fflush(stdout);
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);
   NLOG(INFO) << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
              << ", draining in-flight requests (up to " << f.exit_timeout_secs << " s)";
-  (*http)->StopAccepting();
+  if (http) http->StopAccepting();
+  // Core drains in-flight inferences (new ones get UNAVAILABLE); then gRPC
+  // finishes the calls still open (streams get a second to end) and HTTP
+  // flushes its writes.
   size_t left = (*server)->Shutdown(std::chrono::seconds(f.exit_timeout_secs));
-  (*http)->Stop();
+  if (grpc) grpc->Stop(std::chrono::seconds(1));
+  if (http) http->Stop();
   NLOG(INFO) << "stopped" << (left ? " with requests still in flight" : "");
   return 0;
 }

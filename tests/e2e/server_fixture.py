@@ -21,11 +21,13 @@ def nereid_binary():
 
 
 class Server:
-    """A nereid process. Use as a context manager; `url` is http://127.0.0.1:PORT."""
+    """A nereid process. Use as a context manager; `url` is http://127.0.0.1:PORT,
+    `grpc_target` is 127.0.0.1:GRPC_PORT (both ports picked free by the server)."""
 
     def __init__(self, *args, repos=None, startup_timeout=60):
         repos = repos if repos is not None else [EXAMPLES]
-        cmd = [nereid_binary(), "serve", "--http-address", "127.0.0.1", "--http-port", "0"]
+        cmd = [nereid_binary(), "serve", "--http-address", "127.0.0.1", "--http-port", "0",
+               "--grpc-address", "127.0.0.1", "--grpc-port", "0"]
         for r in repos:
             cmd += ["--model-repository", r]
         cmd += list(args)
@@ -34,20 +36,29 @@ class Server:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True)
         self.port = None
         deadline = time.time() + startup_timeout
-        line_box = []
+        self.grpc_port = None
+        lines = []
 
-        def read_line():
-            line_box.append(self.proc.stdout.readline())
+        def read_lines():
+            # gRPC announces itself first (when enabled), HTTP last.
+            for line in self.proc.stdout:
+                lines.append(line)
+                if "serving HTTP on" in line:
+                    return
 
-        t = threading.Thread(target=read_line, daemon=True)
+        t = threading.Thread(target=read_lines, daemon=True)
         t.start()
         t.join(max(0.0, deadline - time.time()))
-        line = line_box[0] if line_box else ""
-        if "serving HTTP on" not in line:
+        http = [l for l in lines if "serving HTTP on" in l]
+        if not http:
             self.stop()
-            raise RuntimeError(f"nereid did not start: {line!r}\n{self.stderr()}")
-        self.port = int(line.strip().rsplit(":", 1)[1])
+            raise RuntimeError(f"nereid did not start: {lines!r}\n{self.stderr()}")
+        self.port = int(http[0].strip().rsplit(":", 1)[1])
         self.url = f"http://127.0.0.1:{self.port}"
+        for l in lines:
+            if "serving gRPC on" in l:
+                self.grpc_port = int(l.strip().rsplit(":", 1)[1])
+                self.grpc_target = f"127.0.0.1:{self.grpc_port}"
 
     def stderr(self):
         with open(self.log.name, "r", errors="replace") as f:

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "engine/kernels/parallel.h"
+#include "engine/kernels/ref/ref_util.h"
 
 namespace nereid::engine {
 
@@ -66,6 +67,35 @@ StatusOr<Tensor> FromBlockedLayout(const Tensor& x, int64_t block, int64_t chann
     }
   });
   return y;
+}
+
+namespace {
+
+class BlockedLayoutKernel final : public Kernel {
+ public:
+  BlockedLayoutKernel(bool to_blocked, int64_t block, int64_t channels, int threads)
+      : to_blocked_(to_blocked), block_(block), channels_(channels), threads_(threads) {}
+  Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
+    RETURN_IF_ERROR(ref::CheckInputs(inputs, 1, 1));
+    if (to_blocked_) {
+      ASSIGN_OR_RETURN(outputs[0], ToBlockedLayout(*inputs[0], block_, threads_));
+    } else {
+      ASSIGN_OR_RETURN(outputs[0], FromBlockedLayout(*inputs[0], block_, channels_, threads_));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  const bool to_blocked_;
+  const int64_t block_, channels_;
+  const int threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> NewBlockedLayoutKernel(bool to_blocked, int64_t block, int64_t channels,
+                                               int threads) {
+  return std::make_unique<BlockedLayoutKernel>(to_blocked, block, channels, threads);
 }
 
 }  // namespace nereid::engine

@@ -97,24 +97,21 @@ StatusOr<int> FuseLayerNorm(Graph* graph, const PassContext&) {
       return t && t->dtype() == DataType::kFp32 && t->shape().size() == 1 && width > 0 &&
              t->shape()[0] == width;
     };
-    if (int m = single(out); m >= 0 && IsOnnx(graph->nodes[m], "Mul")) {
-      const Node& mul = graph->nodes[m];
-      const int other = mul.inputs[0] == out ? mul.inputs[1] : mul.inputs[0];
-      if (vector_constant(other)) {
-        gamma = other;
-        covered.push_back(m);
-        out = mul.outputs[0];
-        if (int a = single(out); a >= 0 && IsOnnx(graph->nodes[a], "Add")) {
-          const Node& ad = graph->nodes[a];
-          const int o2 = ad.inputs[0] == out ? ad.inputs[1] : ad.inputs[0];
-          if (vector_constant(o2)) {
-            beta = o2;
-            covered.push_back(a);
-            out = ad.outputs[0];
-          }
-        }
-      }
-    }
+    // When the only reader of `out` is `op` with a vector constant as its
+    // other input: covers it, moves `out` past it and returns the constant.
+    auto absorb = [&](const char* op) {
+      const int r = single(out);
+      if (r < 0 || !IsOnnx(graph->nodes[r], op)) return kNoValue;
+      const Node& reader_node = graph->nodes[r];
+      const int other =
+          reader_node.inputs[0] == out ? reader_node.inputs[1] : reader_node.inputs[0];
+      if (!vector_constant(other)) return kNoValue;
+      covered.push_back(r);
+      out = reader_node.outputs[0];
+      return other;
+    };
+    gamma = absorb("Mul");
+    if (gamma != kNoValue) beta = absorb("Add");
     if (gamma == kNoValue) {
       if (width <= 0) continue;  // LayerNormalization needs a scale of known width
       Tensor ones = Tensor::AllocateDense(DataType::kFp32, {width});
@@ -129,14 +126,8 @@ StatusOr<int> FuseLayerNorm(Graph* graph, const PassContext&) {
     ln.inputs = {x, gamma};
     if (beta != kNoValue) ln.inputs.push_back(beta);
     ln.outputs = {out};
-    Attribute axis;
-    axis.kind = Attribute::Kind::kInt;
-    axis.i = -1;
-    ln.attributes["axis"] = axis;
-    Attribute e;
-    e.kind = Attribute::Kind::kFloat;
-    e.f = *eps;
-    ln.attributes["epsilon"] = e;
+    ln.attributes["axis"] = passes::IntAttr(-1);
+    ln.attributes["epsilon"] = passes::FloatAttr(*eps);
     for (int c : covered) dead[c] = true;
     added.push_back(std::move(ln));
     ++fused;

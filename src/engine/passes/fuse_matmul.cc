@@ -99,25 +99,6 @@ std::optional<int> MatchGelu(const Graph& g, const std::vector<std::vector<Use>>
   return half.outputs[0];
 }
 
-Attribute FloatAttr(float v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kFloat;
-  a.f = v;
-  return a;
-}
-Attribute IntsAttr(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-Attribute StringAttr(std::string v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kString;
-  a.s = std::move(v);
-  return a;
-}
-
 // A valid permutation from a Transpose node (perm given explicitly).
 std::optional<std::vector<int64_t>> PermOf(const Node& t) {
   auto perm = t.GetInts("perm", std::vector<int64_t>{});
@@ -208,10 +189,7 @@ StatusOr<int> FuseMatMul(Graph* graph, const PassContext&) {
           Node& reader = graph->nodes[r];
           reader.op_type = "Gather";
           reader.inputs = {y_shape, inv_id};
-          Attribute axis;
-          axis.kind = Attribute::Kind::kInt;
-          axis.i = 0;
-          reader.attributes["axis"] = axis;
+          reader.attributes["axis"] = passes::IntAttr(0);
         }
       }
     } else {
@@ -282,11 +260,11 @@ StatusOr<int> FuseMatMul(Graph* graph, const PassContext&) {
     if (bias != kNoValue || addend != kNoValue) fused_node.inputs.push_back(bias);
     if (addend != kNoValue) fused_node.inputs.push_back(addend);
     fused_node.outputs = {out};
-    fused_node.attributes["alpha"] = FloatAttr(alpha);
-    fused_node.attributes["activation"] = StringAttr(act);
-    if (!a_perm.empty()) fused_node.attributes["a_perm"] = IntsAttr(a_perm);
-    if (!b_perm.empty()) fused_node.attributes["b_perm"] = IntsAttr(b_perm);
-    if (!out_perm.empty()) fused_node.attributes["out_perm"] = IntsAttr(out_perm);
+    fused_node.attributes["alpha"] = passes::FloatAttr(alpha);
+    fused_node.attributes["activation"] = passes::StringAttr(act);
+    if (!a_perm.empty()) fused_node.attributes["a_perm"] = passes::IntsAttr(a_perm);
+    if (!b_perm.empty()) fused_node.attributes["b_perm"] = passes::IntsAttr(b_perm);
+    if (!out_perm.empty()) fused_node.attributes["out_perm"] = passes::IntsAttr(out_perm);
     for (int i : absorbed) dead[i] = true;
     graph->nodes[n] = std::move(fused_node);
     ++fused;

@@ -1,6 +1,7 @@
 #include "engine/passes/graph_util.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace nereid::engine::passes {
 
@@ -73,6 +74,34 @@ std::optional<float> ScalarConstant(const Graph& graph, int value) {
     return std::nullopt;
   }
   return t->data_as<float>()[0];
+}
+
+Attribute IntAttr(int64_t v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kInt;
+  a.i = v;
+  return a;
+}
+
+Attribute FloatAttr(float v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kFloat;
+  a.f = v;
+  return a;
+}
+
+Attribute StringAttr(std::string v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kString;
+  a.s = std::move(v);
+  return a;
+}
+
+Attribute IntsAttr(std::vector<int64_t> v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kInts;
+  a.ints = std::move(v);
+  return a;
 }
 
 void RegisterNereidDomain(Graph* graph) { graph->opsets.emplace(kNereidDomain, 1); }

@@ -1,9 +1,10 @@
 // Helpers shared by the graph passes: who consumes a value, constant lookup,
-// rewiring uses, and removing nodes.
+// rewiring uses, removing nodes, and the attributes of nodes a pass builds.
 //
 // Thread safety: plain functions over a Graph the caller owns.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,6 +47,12 @@ bool HasSingleUse(const Graph& graph, const std::vector<std::vector<Use>>& uses,
 
 // Scalar (one-element) fp32 constant value of `value`, if it is one.
 std::optional<float> ScalarConstant(const Graph& graph, int value);
+
+// Attributes of the given kind holding `v` (for nodes a pass builds).
+Attribute IntAttr(int64_t v);
+Attribute FloatAttr(float v);
+Attribute StringAttr(std::string v);
+Attribute IntsAttr(std::vector<int64_t> v);
 
 // Domain of the fused operators passes introduce; RegisterNereidDomain adds
 // it to the graph's opsets.

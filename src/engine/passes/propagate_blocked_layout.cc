@@ -19,36 +19,40 @@
 // is plain gets a nereid.ToBlocked. A convolution whose output no reader
 // wants blocked writes it plain, so an isolated convolution is unchanged.
 // The block is 16 on CPUs with AVX-512, else 8.
+#include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "engine/ir/fused_ops.h"
+#include "engine/kernels/blocked_layout.h"
 #include "engine/passes/graph_util.h"
 #include "engine/passes/pass.h"
 
 namespace nereid::engine {
 namespace {
 
+using passes::IntAttr;
 using passes::kNereidDomain;
+using passes::StringAttr;
 
 int64_t PreferredBlock() { return __builtin_cpu_supports("avx512f") ? 16 : 8; }
 
-Attribute IntAttr(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-
-Attribute StringAttr(std::string v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kString;
-  a.s = std::move(v);
-  return a;
-}
-
-Shape BlockedShapeOf(const Shape& plain, int64_t block) {
-  return {plain[0], (plain[1] + block - 1) / block, plain[2], plain[3], block};
+// A nereid.FromBlocked (with `channels`) or nereid.ToBlocked (without)
+// converting `in` to `out`, named after `value` ("<value>/from_blocked",
+// "<value>/to_blocked").
+Node LayoutNode(const std::string& value, int in, int out, int64_t block,
+                std::optional<int64_t> channels) {
+  const bool from = channels.has_value();
+  Node node;
+  node.name = value + (from ? "/from_blocked" : "/to_blocked");
+  node.op_type = from ? kFromBlockedOp : kToBlockedOp;
+  node.domain = kNereidDomain;
+  node.inputs = {in};
+  node.outputs = {out};
+  node.attributes["block"] = IntAttr(block);
+  if (from) node.attributes["channels"] = IntAttr(*channels);
+  return node;
 }
 
 bool IsConv(const Node& node) {
@@ -202,15 +206,7 @@ StatusOr<int> PropagateBlockedLayout(Graph* graph, const PassContext& context) {
       // The plain copy keeps the value's logical shape.
       plain_copy[v] = passes::AddValue(graph, value.name + "/plain", DataType::kFp32,
                                        graph->values[v].shape);
-      Node node;
-      node.name = graph->values[v].name + "/from_blocked";
-      node.op_type = kFromBlockedOp;
-      node.domain = kNereidDomain;
-      node.inputs = {v};
-      node.outputs = {plain_copy[v]};
-      node.attributes["block"] = IntAttr(block);
-      node.attributes["channels"] = IntAttr(channels[v]);
-      added.push_back(std::move(node));
+      added.push_back(LayoutNode(graph->values[v].name, v, plain_copy[v], block, channels[v]));
     }
     return plain_copy[v];
   };
@@ -218,14 +214,8 @@ StatusOr<int> PropagateBlockedLayout(Graph* graph, const PassContext& context) {
     if (blocked_copy[v] == kNoValue) {
       blocked_copy[v] = passes::AddValue(graph, graph->values[v].name + "/blocked",
                                          DataType::kFp32, std::nullopt);
-      Node node;
-      node.name = graph->values[v].name + "/to_blocked";
-      node.op_type = kToBlockedOp;
-      node.domain = kNereidDomain;
-      node.inputs = {v};
-      node.outputs = {blocked_copy[v]};
-      node.attributes["block"] = IntAttr(block);
-      added.push_back(std::move(node));
+      added.push_back(
+          LayoutNode(graph->values[v].name, v, blocked_copy[v], block, std::nullopt));
     }
     return blocked_copy[v];
   };
@@ -288,20 +278,12 @@ StatusOr<int> PropagateBlockedLayout(Graph* graph, const PassContext& context) {
         if (v == out) v = physical;
       }
     }
-    Node node;
-    node.name = graph->values[out].name + "/from_blocked";
-    node.op_type = kFromBlockedOp;
-    node.domain = kNereidDomain;
-    node.inputs = {physical};
-    node.outputs = {out};
-    node.attributes["block"] = IntAttr(block);
-    node.attributes["channels"] = IntAttr(channels[out]);
-    added.push_back(std::move(node));
+    added.push_back(LayoutNode(graph->values[out].name, physical, out, block, channels[out]));
   }
   // Blocked values carry their 5-D physical shape from here on.
   for (size_t v = 0; v < num_values; ++v) {
     if (blocked[v] && graph->values[v].shape && !passes::IsGraphOutput(*graph, static_cast<int>(v))) {
-      graph->values[v].shape = BlockedShapeOf(*graph->values[v].shape, block);
+      graph->values[v].shape = BlockedShape(*graph->values[v].shape, block);
     }
   }
   rewrites += static_cast<int>(added.size());

@@ -8,6 +8,7 @@
 
 #include "core/shm/shm_tensors.h"
 #include "proto/model_config.pb.h"
+#include "server/kserve/kserve.h"
 
 // Request side of the HTTP infer codec, on simdjson's DOM parser (the
 // fastest parser we measured; see docs/http_and_json_libraries.md).
@@ -115,11 +116,7 @@ class DataFlattener {
       case DataType::kFp64: return PutFloat<double>(v);
       case DataType::kBytes: {
         if (!v.is_string()) return Error("expects string elements for BYTES");
-        std::string_view s = v.get_string().value_unsafe();
-        uint32_t n = static_cast<uint32_t>(s.size());
-        out_->append(reinterpret_cast<const char*>(&n), 4);
-        out_->append(s.data(), s.size());
-        return Status::Ok();
+        return AppendBytesElement(v.get_string().value_unsafe(), out_);
       }
       default:
         return Error("has datatype " + std::string(DataTypeName(dtype_)) +
@@ -185,15 +182,14 @@ StatusOr<Shape> ParseShape(element input, const std::string& name) {
   if (shape_el.error() || !shape_el.value_unsafe().is_array()) {
     return InvalidArgument("input '" + name + "' must have a 'shape' array");
   }
-  Shape shape;
+  std::vector<int64_t> dims;
   for (element d : AsArray(shape_el.value_unsafe())) {
-    if (d.type() != element_type::INT64 || d.get_int64().value_unsafe() < 0) {
+    if (d.type() != element_type::INT64) {
       return InvalidArgument("input '" + name + "' shape must hold non-negative integers");
     }
-    shape.push_back(d.get_int64().value_unsafe());
+    dims.push_back(d.get_int64().value_unsafe());
   }
-  RETURN_IF_ERROR(ElementCount(shape).status());
-  return shape;
+  return ParseInputShape(name, dims.data(), dims.size());
 }
 
 Status ParseInput(element in, const std::shared_ptr<const std::string>& body,
@@ -210,11 +206,7 @@ Status ParseInput(element in, const std::shared_ptr<const std::string>& body,
     return InvalidArgument("input '" + input->name + "' must have a string 'datatype'");
   }
   std::string_view dt_name = dt.value_unsafe().get_string().value_unsafe();
-  input->tensor.dtype = DataTypeFromName(dt_name);
-  if (input->tensor.dtype == DataType::kInvalid) {
-    return InvalidArgument("input '" + input->name + "' has unknown datatype '" +
-                           std::string(dt_name) + "'");
-  }
+  ASSIGN_OR_RETURN(input->tensor.dtype, ParseInputDatatype(input->name, dt_name));
   ASSIGN_OR_RETURN(input->tensor.shape, ParseShape(in, input->name));
   if (auto p = Member(in, "parameters"); !p.error()) {
     RETURN_IF_ERROR(ParseParameters(p.value_unsafe(), "input", &input->parameters));
@@ -253,13 +245,7 @@ Status ParseInput(element in, const std::shared_ptr<const std::string>& body,
   auto buf = std::make_shared<std::string>();
   DataFlattener flat(input->name, input->tensor.dtype, buf.get());
   RETURN_IF_ERROR(flat.Add(data.value_unsafe()));
-  ASSIGN_OR_RETURN(int64_t expected, ElementCount(input->tensor.shape));
-  if (flat.count() != expected) {
-    return InvalidArgument("input '" + input->name + "' has " + std::to_string(flat.count()) +
-                           " elements in 'data' but shape " +
-                           ShapeToString(input->tensor.shape) + " needs " +
-                           std::to_string(expected));
-  }
+  RETURN_IF_ERROR(CheckElementCount(input->name, flat.count(), input->tensor.shape, "'data'"));
   input->tensor.data = buf->data();
   input->tensor.byte_size = buf->size();
   decoded->push_back(std::move(buf));
@@ -277,6 +263,7 @@ Status ParseOutputs(element outs, OutputEncoding* encoding, core::InferenceReque
     if (auto p = Member(o, "parameters"); !p.error()) {
       RETURN_IF_ERROR(ParseParameters(p.value_unsafe(), "output", &out.parameters));
     }
+    RETURN_IF_ERROR(CheckRequestedOutput(out));
     encoding->binary_by_output.push_back(
         {out.name, BoolParam(out.parameters, "binary_data").value_or(encoding->binary_default)});
     request->requested_outputs.push_back(std::move(out));

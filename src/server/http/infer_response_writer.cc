@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "server/kserve/kserve.h"
+
 // Response side of the HTTP infer codec: RapidJSON's writer (simdjson,
 // used for parsing, has no writer).
 
@@ -136,17 +138,13 @@ StatusOr<EncodedResponse> EncodeInferResponse(const core::InferenceResponse& res
   w.Key("outputs");
   w.StartArray();
   std::vector<const Tensor*> binary;
-  for (const auto& out : response.outputs) {
+  std::vector<std::string> requested;
+  for (const auto& [name, bin] : encoding.binary_by_output) requested.push_back(name);
+  for (const core::ResponseOutput* selected : SelectResponseOutputs(response, requested)) {
+    const core::ResponseOutput& out = *selected;
     bool binary_out = encoding.binary_default;
-    if (!encoding.binary_by_output.empty()) {
-      bool requested = false;
-      for (const auto& [name, bin] : encoding.binary_by_output) {
-        if (name == out.name) {
-          requested = true;
-          binary_out = bin;
-        }
-      }
-      if (!requested) continue;
+    for (const auto& [name, bin] : encoding.binary_by_output) {
+      if (name == out.name) binary_out = bin;
     }
     w.StartObject();
     w.Key("name");

@@ -1,5 +1,7 @@
 #include "server/kserve/kserve.h"
 
+#include "core/request/classification.h"
+
 namespace nereid::server {
 
 int HttpStatusFor(StatusCode code) {
@@ -12,6 +14,83 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kUnimplemented: return 501;
     default: return 400;
   }
+}
+
+int GrpcCodeFor(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk:
+    case StatusCode::kCancelled:
+    case StatusCode::kUnknown:
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kDeadlineExceeded:
+    case StatusCode::kNotFound:
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kResourceExhausted:
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kUnimplemented:
+    case StatusCode::kInternal:
+    case StatusCode::kUnavailable: return static_cast<int>(code);
+  }
+  return static_cast<int>(StatusCode::kUnknown);
+}
+
+StatusOr<DataType> ParseInputDatatype(const std::string& input, std::string_view name) {
+  DataType dtype = DataTypeFromName(name);
+  if (dtype == DataType::kInvalid) {
+    return InvalidArgument("input '" + input + "' has unknown datatype '" + std::string(name) +
+                           "'");
+  }
+  return dtype;
+}
+
+StatusOr<Shape> ParseInputShape(const std::string& input, const int64_t* dims, size_t rank) {
+  Shape shape(dims, dims + rank);
+  for (int64_t d : shape) {
+    if (d < 0)
+      return InvalidArgument("input '" + input + "' shape must hold non-negative integers");
+  }
+  auto count = ElementCount(shape);
+  if (!count.ok()) return count.status().WithPrefix("input '" + input + "'");
+  return shape;
+}
+
+Status CheckElementCount(const std::string& input, int64_t count, const Shape& shape,
+                         std::string_view where) {
+  ASSIGN_OR_RETURN(int64_t expected, ElementCount(shape));
+  if (count != expected) {
+    return InvalidArgument("input '" + input + "' has " + std::to_string(count) + " elements in " +
+                           std::string(where) + " but shape " + ShapeToString(shape) + " needs " +
+                           std::to_string(expected));
+  }
+  return Status::Ok();
+}
+
+Status AppendBytesElement(std::string_view element, std::string* out) {
+  if (element.size() > 0xffffffffu) {
+    return InvalidArgument("a BYTES element must be smaller than 4 GiB");
+  }
+  uint32_t n = static_cast<uint32_t>(element.size());
+  char len[4] = {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff),
+                 static_cast<char>((n >> 16) & 0xff), static_cast<char>((n >> 24) & 0xff)};
+  out->append(len, 4);
+  out->append(element.data(), element.size());
+  return Status::Ok();
+}
+
+Status CheckRequestedOutput(const core::RequestedOutput& output) {
+  // Core applies classification; a malformed count is refused while parsing.
+  return core::ClassificationCount(output).status();
+}
+
+std::vector<const core::ResponseOutput*> SelectResponseOutputs(
+    const core::InferenceResponse& response, const std::vector<std::string>& requested) {
+  std::vector<const core::ResponseOutput*> out;
+  for (const auto& o : response.outputs) {
+    bool wanted = requested.empty();
+    for (const auto& name : requested) wanted |= name == o.name;
+    if (wanted) out.push_back(&o);
+  }
+  return out;
 }
 
 StatusOr<int64_t> ParseModelVersion(std::string_view text) {

@@ -210,10 +210,10 @@ void Compute(const Walk& w, const float* pa, const float* pb, float* po, int64_t
 }
 
 template <Op kOp>
-class BinaryKernel final : public Kernel {
+class BinaryKernel final : public FallbackKernel {
  public:
   BinaryKernel(std::unique_ptr<Kernel> reference, int threads)
-      : reference_(std::move(reference)), threads_(threads) {}
+      : FallbackKernel(std::move(reference), threads) {}
 
   // Output element i reads element i of input 0 only (input 0 is reused
   // only when it has the output's shape), so writing over it is safe.
@@ -237,23 +237,12 @@ class BinaryKernel final : public Kernel {
     return Status::Ok();
   }
 
- private:
-  Status Fallback(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const {
-    CountFallback();
-    return reference_->Run(inputs, outputs);
-  }
-
-  std::unique_ptr<Kernel> reference_;
-  int threads_;
 };
 
 template <Op kOp>
 StatusOr<std::unique_ptr<Kernel>> MakeBinary(const KernelBuildContext& context) {
   // The reference factory checks arity and rejects the legacy 'axis' form.
-  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, BuildReferenceKernel(context));
-  if (!AllInputsMayBeFp32(context)) {
-    return Unimplemented(context.node.op_type + ": optimized kernel is FP32 only");
-  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, BuildFp32Reference(context));
   return std::unique_ptr<Kernel>(
       new BinaryKernel<kOp>(std::move(reference), context.intra_op_threads));
 }

@@ -15,11 +15,7 @@
 namespace nereid::engine {
 namespace {
 
-using cputest::ExpectMatchesReference;
-using cputest::ForBothPaths;
-using cputest::OpSpec;
-using cputest::RandomTensor;
-using cputest::RunKernel;
+using namespace cputest;  // NOLINT: test helpers
 
 constexpr const char* kOps[] = {"Add", "Sub", "Mul", "Div"};
 
@@ -105,7 +101,7 @@ TEST(CpuBinaryTest, RandomBroadcastsMatchReferenceBitForBit) {
 TEST(CpuBinaryTest, IncompatibleShapesGiveInvalidArgument) {
   std::mt19937 rng(3);
   for (const char* op : kOps) {
-    auto fast = OpSpec(op, 2).Build(cputest::kOptimizedPriority);
+    auto fast = OpSpec(op, 2).BuildOptimized();
     ASSERT_TRUE(fast.ok());
     Tensor a = RandomTensor({2, 3}, rng);
     Tensor b = RandomTensor({4}, rng);
@@ -118,18 +114,16 @@ TEST(CpuBinaryTest, IncompatibleShapesGiveInvalidArgument) {
 
 TEST(CpuBinaryTest, OtherDtypesFallBack) {
   OpSpec known("Add", 2);
-  known.dtypes = {DataType::kInt64, DataType::kInt64};
-  EXPECT_EQ(known.Build(cputest::kOptimizedPriority).status().code(),
-            StatusCode::kUnimplemented);
+  known.Dtypes(DataType::kInt64);
+  EXPECT_EQ(known.BuildOptimized().status().code(), StatusCode::kUnimplemented);
   // Legacy 'axis' broadcasting: the reference factory's answer.
   OpSpec legacy("Mul", 2);
   legacy.Opset(6).Int("axis", 1);
-  EXPECT_EQ(legacy.Build(cputest::kOptimizedPriority).status().code(),
-            StatusCode::kUnimplemented);
+  EXPECT_EQ(legacy.BuildOptimized().status().code(), StatusCode::kUnimplemented);
 
   OpSpec unknown("Div", 2);
-  unknown.dtypes = {DataType::kInvalid, DataType::kInvalid};
-  auto fast = unknown.Build(cputest::kOptimizedPriority);
+  unknown.Dtypes(DataType::kInvalid);
+  auto fast = unknown.BuildOptimized();
   ASSERT_TRUE(fast.ok());
   Tensor a = Tensor::AllocateDense(DataType::kInt32, {3});
   Tensor b = Tensor::AllocateDense(DataType::kInt32, {1});

@@ -1,7 +1,9 @@
 // Test-only helpers for the optimized CPU kernel tests: nodes with
 // attributes, building the kernel registered at a given priority, random
 // tensors (with optional NaN / inf sprinkled in), running a kernel, and
-// comparing the optimized kernel against the reference kernel.
+// comparing the optimized kernel against the reference kernel. The kernel
+// tests name them unqualified (`using namespace cputest;` in their anonymous
+// namespace).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -22,6 +24,7 @@
 #include "engine/ir/graph.h"
 #include "engine/kernels/cpu/cpu_util.h"
 #include "engine/kernels/kernel.h"
+#include "engine/kernels/ref/kernel_test_util.h"
 
 namespace nereid::engine::cputest {
 
@@ -58,31 +61,24 @@ struct OpSpec {
     return *this;
   }
   OpSpec& Int(const std::string& name, int64_t v) {
-    Attribute a;
-    a.kind = Attribute::Kind::kInt;
-    a.i = v;
-    node.attributes[name] = std::move(a);
+    testutil::SetInt(&node, name, v);
     return *this;
   }
   OpSpec& Float(const std::string& name, float v) {
-    Attribute a;
-    a.kind = Attribute::Kind::kFloat;
-    a.f = v;
-    node.attributes[name] = std::move(a);
+    testutil::SetFloat(&node, name, v);
     return *this;
   }
   OpSpec& Ints(const std::string& name, std::vector<int64_t> v) {
-    Attribute a;
-    a.kind = Attribute::Kind::kInts;
-    a.ints = std::move(v);
-    node.attributes[name] = std::move(a);
+    testutil::SetInts(&node, name, std::move(v));
     return *this;
   }
   OpSpec& String(const std::string& name, std::string v) {
-    Attribute a;
-    a.kind = Attribute::Kind::kString;
-    a.s = std::move(v);
-    node.attributes[name] = std::move(a);
+    testutil::SetString(&node, name, std::move(v));
+    return *this;
+  }
+  // Sets the build-time dtype of every input (kInvalid = unknown).
+  OpSpec& Dtypes(DataType d) {
+    dtypes.assign(dtypes.size(), d);
     return *this;
   }
   // Marks input i as omitted (kNoValue).
@@ -99,6 +95,8 @@ struct OpSpec {
     context.intra_op_threads = threads;
     return f(context);
   }
+  // The optimized kernel (kOptimizedPriority).
+  StatusOr<std::unique_ptr<Kernel>> BuildOptimized() const { return Build(kOptimizedPriority); }
 };
 
 inline StatusOr<std::vector<Tensor>> RunKernelN(const Kernel& k,

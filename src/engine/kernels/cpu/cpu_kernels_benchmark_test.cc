@@ -16,9 +16,7 @@
 namespace nereid::engine {
 namespace {
 
-using cputest::OpSpec;
-using cputest::RandomTensor;
-using cputest::RunKernel;
+using namespace cputest;  // NOLINT: test helpers
 
 // Best-of-5 mean time per run (ms) over batches of `iters` runs.
 double TimeMs(const Kernel& k, const std::vector<const Tensor*>& in, int iters) {
@@ -69,7 +67,7 @@ TEST(CpuKernelsBenchmark, DISABLED_Benchmark) {
     for (const Shape& s : c.shapes) tensors.push_back(RandomTensor(s, rng, -3.0f, 3.0f));
     std::vector<const Tensor*> in;
     for (const Tensor& t : tensors) in.push_back(&t);
-    auto fast = c.spec.Build(cputest::kOptimizedPriority);
+    auto fast = c.spec.BuildOptimized();
     auto ref = c.spec.Build(KernelRegistry::kReferencePriority);
     ASSERT_TRUE(fast.ok() && ref.ok());
     ASSERT_TRUE(RunKernel(**fast, in).ok());  // warm-up (primitive creation, pages)

@@ -16,9 +16,7 @@
 namespace nereid::engine {
 namespace {
 
-using cputest::OpSpec;
-using cputest::RandomTensor;
-using cputest::RunKernel;
+using namespace cputest;  // NOLINT: test helpers
 
 struct Case {
   std::string name;
@@ -56,12 +54,12 @@ TEST(CpuKernelsConcurrencyTest, FourThreadsGiveBitIdenticalResults) {
     std::vector<const Tensor*> in;
     for (const Tensor& t : c.inputs) in.push_back(&t);
     // The expected result from a kernel of its own, run alone.
-    auto solo = c.spec.Build(cputest::kOptimizedPriority);
+    auto solo = c.spec.BuildOptimized();
     ASSERT_TRUE(solo.ok()) << solo.status().ToString();
     auto want = RunKernel(**solo, in);
     ASSERT_TRUE(want.ok()) << want.status().ToString();
     // A fresh kernel (empty caches) shared by 4 threads.
-    auto shared = c.spec.Build(cputest::kOptimizedPriority);
+    auto shared = c.spec.BuildOptimized();
     ASSERT_TRUE(shared.ok());
     std::vector<int> mismatches(4, 0);
     std::vector<std::thread> threads;

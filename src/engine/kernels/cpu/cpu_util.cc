@@ -31,6 +31,15 @@ StatusOr<std::unique_ptr<Kernel>> BuildReferenceKernel(const KernelBuildContext&
   return factory(context);
 }
 
+StatusOr<std::unique_ptr<Kernel>> BuildFp32Reference(const KernelBuildContext& context,
+                                                     std::string_view why) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, BuildReferenceKernel(context));
+  if (!AllInputsMayBeFp32(context)) {
+    return Unimplemented(context.node.op_type + ": " + std::string(why));
+  }
+  return reference;
+}
+
 bool InputMayBeFp32(const KernelBuildContext& context, size_t i) {
   if (i >= context.input_dtypes.size()) return true;
   const DataType d = context.input_dtypes[i];

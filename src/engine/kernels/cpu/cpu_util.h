@@ -1,7 +1,8 @@
 // Helpers shared by Nereid's own optimized CPU kernels (kernels/cpu/ files
 // that are not oneDNN wrappers): the AVX-512 target attribute and its
 // run-time check, building the reference kernel a fast kernel falls back
-// to, build-time dtype checks, and a fallback counter for tests.
+// to, build-time dtype checks, a fallback counter for tests, and the base
+// class of kernels that hand what they do not cover to the reference kernel.
 //
 // Dispatch: the project is compiled for baseline x86-64, so AVX-512 code
 // lives in functions marked NEREID_AVX512 and runs only when UseAvx512() is
@@ -15,7 +16,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string_view>
+#include <utility>
 
 #include "common/data_type.h"
 #include "common/status.h"
@@ -55,5 +58,29 @@ bool IsDenseFp32(const Tensor* t);
 // Counts one run handed to a reference kernel (tests check fast paths run).
 void CountFallback();
 int64_t CpuKernelFallbackCountForTesting();
+
+// The factory prologue of an FP32 optimized kernel: builds the reference
+// kernel (BuildReferenceKernel: its errors are returned unchanged), then
+// answers Unimplemented("<op_type>: <why>") when a dtype known at build time
+// is not FP32 (AllInputsMayBeFp32), so the plan takes the reference kernel.
+StatusOr<std::unique_ptr<Kernel>> BuildFp32Reference(
+    const KernelBuildContext& context, std::string_view why = "optimized kernel is FP32 only");
+
+// Base of an optimized kernel that runs what it does not cover on the
+// reference kernel for the same node, within the plan's thread budget.
+class FallbackKernel : public Kernel {
+ protected:
+  FallbackKernel(std::unique_ptr<Kernel> reference, int threads)
+      : reference_(std::move(reference)), threads_(threads) {}
+
+  // Counts one fallback (CountFallback) and runs the reference kernel.
+  Status Fallback(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const {
+    CountFallback();
+    return reference_->Run(inputs, outputs);
+  }
+
+  const std::unique_ptr<Kernel> reference_;
+  const int threads_;  // the plan's intra_op_threads
+};
 
 }  // namespace nereid::engine::cpu

@@ -60,6 +60,11 @@ dnnl::memory::format_tag PlainTag(size_t rank) {
   }
 }
 
+dnnl::memory TempMemory(const dnnl::memory::desc& md, Tensor* holder) {
+  *holder = Tensor::Allocate(DataType::kUint8, {}, md.get_size());
+  return dnnl::memory(md, CpuEngine(), holder->mutable_data());
+}
+
 void SetThreads(int threads) { omp_set_num_threads(threads < 1 ? 1 : threads); }
 
 Status DnnlError(const dnnl::error& e, std::string_view what) {

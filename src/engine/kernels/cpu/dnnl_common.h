@@ -17,6 +17,7 @@
 
 #include "common/data_type.h"
 #include "common/status.h"
+#include "common/tensor.h"
 #include "engine/kernels/kernel.h"
 
 namespace nereid::engine::cpu {
@@ -36,6 +37,12 @@ dnnl::memory::data_type ToDnnlType(DataType dtype);
 // Plain (dense row-major) format tag for `rank` 1..6 (a, ab, abc, ...);
 // format_tag::undef otherwise. For activations, abcd == nchw etc.
 dnnl::memory::format_tag PlainTag(size_t rank);
+
+// A oneDNN memory for `md` (a scratchpad, a reorder buffer) whose bytes come
+// from Tensor::Allocate, so the runtime's per-shape memory plan places them
+// in its arena instead of a fresh heap allocation per call. `holder` keeps
+// the bytes alive; it must outlive every use of the returned memory.
+dnnl::memory TempMemory(const dnnl::memory::desc& md, Tensor* holder);
 
 // Sets the OpenMP thread count of the calling thread (call at the start of
 // every Run with the kernel's intra_op_threads; values < 1 count as 1).

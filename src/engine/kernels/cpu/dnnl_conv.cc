@@ -149,7 +149,8 @@ class DnnlConvKernel final : public Kernel {
       dnnl::stream& strm = CpuStream();
       memory src(entry->src_md, eng, const_cast<char*>(x.data()));
       memory dst(entry->dst_md, eng, outputs[0].mutable_data());
-      memory scratch(entry->scratch_md, eng);
+      Tensor scratch_bytes, src_bytes, dst_bytes;
+      memory scratch = TempMemory(entry->scratch_md, &scratch_bytes);
       memory weights;
       if (entry->packed_w.has_value()) {
         weights = *entry->packed_w;
@@ -170,8 +171,8 @@ class DnnlConvKernel final : public Kernel {
         args.emplace(DNNL_ARG_BIAS, memory(entry->bias_md, eng, const_cast<char*>(b->data())));
       }
       if (entry->blocked) {
-        memory prim_src(entry->prim_src_md, eng);
-        memory prim_dst(entry->prim_dst_md, eng);
+        memory prim_src = TempMemory(entry->prim_src_md, &src_bytes);
+        memory prim_dst = TempMemory(entry->prim_dst_md, &dst_bytes);
         entry->src_to_prim.execute(strm, src, prim_src);
         if (z != nullptr) {
           memory user_z(entry->dst_md, eng, const_cast<char*>(z->data()));

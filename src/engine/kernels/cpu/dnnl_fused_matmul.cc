@@ -93,7 +93,18 @@ Operand PadTo(const Operand& op, size_t rank) {
   return out;
 }
 
-memory::desc Desc(const Operand& op) { return memory::desc(ToDims(op.dims), dt::f32, op.strides); }
+// oneDNN refuses (at execution) descriptors where a size-1 dimension shares
+// its stride with another dimension, which permuted strides produce. A
+// size-1 dimension's stride never addresses anything: give it the stride a
+// dense layout would (its inner neighbour's extent), innermost first.
+memory::desc Desc(const Operand& op) {
+  memory::dims strides = op.strides;
+  for (size_t i = strides.size(); i-- > 0;) {
+    if (op.dims[i] != 1) continue;
+    strides[i] = i + 1 < strides.size() ? strides[i + 1] * std::max<int64_t>(op.dims[i + 1], 1) : 1;
+  }
+  return memory::desc(ToDims(op.dims), dt::f32, strides);
+}
 
 bool Aligned(const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data()) % alignof(float) == 0; }
 
@@ -173,8 +184,9 @@ class DnnlFusedMatMulKernel final : public Kernel {
         args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1,
                      memory(entry->addend, eng, const_cast<char*>(addend->data())));
       }
+      Tensor scratch_bytes;
       if (entry->scratch.get_size() != 0) {
-        args.emplace(DNNL_ARG_SCRATCHPAD, memory(entry->scratch, eng));
+        args.emplace(DNNL_ARG_SCRATCHPAD, TempMemory(entry->scratch, &scratch_bytes));
       }
       dnnl::stream& strm = CpuStream();
       entry->primitive.execute(strm, args);

@@ -236,8 +236,9 @@ Status Execute(const Prepared& p, const memory::desc& src_desc, const Tensor& a,
     args.emplace(p.has_bias ? DNNL_ARG_BIAS : (DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1),
                  c);
   }
+  Tensor scratch_bytes;
   if (p.scratchpad_desc.get_size() != 0) {
-    args.emplace(DNNL_ARG_SCRATCHPAD, memory(p.scratchpad_desc, CpuEngine()));
+    args.emplace(DNNL_ARG_SCRATCHPAD, TempMemory(p.scratchpad_desc, &scratch_bytes));
   }
   dnnl::stream& stream = CpuStream();
   p.primitive.execute(stream, args);

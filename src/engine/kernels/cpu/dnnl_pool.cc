@@ -1,6 +1,8 @@
 // MaxPool, AveragePool, GlobalMaxPool and GlobalAveragePool (FP32, 1-D to
 // 3-D spatial, plain NCW/NCHW/NCDHW) on oneDNN pooling primitives,
-// registered above the reference kernels.
+// registered above the reference kernels. The kernel (NewDnnlPoolKernel,
+// dnnl_pool.h) also runs nereid.BlockedPool on nChw16c / nChw8c tensors
+// (dnnl_blocked_ops.cc) with the same geometry.
 //
 // The window (kernel_shape, strides, pads, auto_pad, ceil_mode) is resolved
 // per input shape by the reference code (ref/conv_pool_util.h), so output
@@ -29,13 +31,16 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "engine/kernels/blocked_layout.h"
 #include "engine/kernels/cpu/cpu_util.h"
 #include "engine/kernels/cpu/dnnl_common.h"
+#include "engine/kernels/cpu/dnnl_pool.h"
 #include "engine/kernels/kernel.h"
 #include "engine/kernels/ref/conv_pool_util.h"
 #include "engine/kernels/ref/ref_util.h"
@@ -47,44 +52,30 @@ using dnnl::memory;
 
 constexpr size_t kMaxCachedShapes = 16;
 
-enum class Kind { kMax, kAverage };
-
 struct PoolEntry {
   bool supported = false;  // false: the reference kernel runs this shape
   dnnl::pooling_forward prim;
   memory::desc src_md;
   memory::desc dst_md;
   memory::desc scratch_md;
-  Shape out_shape;
+  Shape out_shape;  // in the kernel's memory format (blocked: physical)
 };
 
-class DnnlPoolKernel final : public Kernel {
+class DnnlPoolKernel final : public FallbackKernel {
  public:
-  DnnlPoolKernel(std::unique_ptr<Kernel> reference, int threads, Kind kind, bool global,
-                 ref::WindowAttrs attrs, bool count_include_pad, std::string name)
-      : reference_(std::move(reference)),
-        threads_(threads),
-        kind_(kind),
-        global_(global),
-        attrs_(std::move(attrs)),
-        count_include_pad_(count_include_pad),
-        name_(std::move(name)) {}
+  DnnlPoolKernel(DnnlPoolSpec spec, std::unique_ptr<Kernel> reference, int threads)
+      : FallbackKernel(std::move(reference), threads), spec_(std::move(spec)) {}
 
   Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
-    if (inputs.size() != 1 || outputs.empty() || !IsDenseFp32(inputs[0])) {
-      return Fallback(inputs, outputs);
-    }
+    if (inputs.size() != 1 || outputs.empty()) return Fallback(inputs, outputs);
+    const std::optional<Shape> logical = LogicalShape(inputs[0]);
+    if (!logical) return Fallback(inputs, outputs);
     const Tensor& x = *inputs[0];
-    const Shape& xs = x.shape();
-    if (xs.size() < 3 || xs.size() > 5) return Fallback(inputs, outputs);
-    for (int64_t d : xs) {
-      if (d <= 0) return Fallback(inputs, outputs);
-    }
     std::shared_ptr<const PoolEntry> entry;
     try {
-      entry = GetEntry(xs);
+      entry = GetEntry(*logical);
     } catch (const dnnl::error& e) {
-      return DnnlError(e, name_ + " primitive creation");
+      return DnnlError(e, spec_.name + " primitive creation");
     }
     if (!entry->supported) return Fallback(inputs, outputs);
     SetThreads(threads_);
@@ -95,18 +86,43 @@ class DnnlPoolKernel final : public Kernel {
       memory src(entry->src_md, eng, const_cast<char*>(x.data()));
       memory dst(entry->dst_md, eng, outputs[0].mutable_data());
       std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+      Tensor scratch_bytes;
       if (entry->scratch_md.get_size() != 0) {
-        args.emplace(DNNL_ARG_SCRATCHPAD, memory(entry->scratch_md, eng));
+        args.emplace(DNNL_ARG_SCRATCHPAD, TempMemory(entry->scratch_md, &scratch_bytes));
       }
       entry->prim.execute(strm, args);
       strm.wait();
     } catch (const dnnl::error& e) {
-      return DnnlError(e, name_ + " execution");
+      return DnnlError(e, spec_.name + " execution");
     }
     return Status::Ok();
   }
 
  private:
+  // The logical N, C, spatial... shape of a dense FP32 input in the kernel's
+  // memory format with no empty dim; nullopt sends it to the reference.
+  std::optional<Shape> LogicalShape(const Tensor* x) const {
+    if (!IsDenseFp32(x)) return std::nullopt;
+    const Shape& xs = x->shape();
+    for (int64_t d : xs) {
+      if (d <= 0) return std::nullopt;
+    }
+    if (spec_.block == 0) {
+      if (xs.size() < 3 || xs.size() > 5) return std::nullopt;
+      return xs;
+    }
+    const int64_t b = spec_.block;
+    if (xs.size() != 5 || xs[4] != b || xs[1] != (spec_.channels + b - 1) / b) {
+      return std::nullopt;
+    }
+    return Shape{xs[0], spec_.channels, xs[2], xs[3]};
+  }
+
+  memory::format_tag Tag(size_t rank) const {
+    if (spec_.block == 0) return PlainTag(rank);
+    return spec_.block == 16 ? memory::format_tag::nChw16c : memory::format_tag::nChw8c;
+  }
+
   std::shared_ptr<const PoolEntry> GetEntry(const Shape& xs) const {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cache_.find(xs);
@@ -121,16 +137,17 @@ class DnnlPoolKernel final : public Kernel {
     return entry;
   }
 
-  // Throws dnnl::error only for unexpected oneDNN failures.
+  // `xs` is the logical shape. Throws dnnl::error only for unexpected oneDNN
+  // failures.
   std::shared_ptr<const PoolEntry> CreateEntry(const Shape& xs) const {
     auto entry = std::make_shared<PoolEntry>();
     const std::span<const int64_t> spatial = std::span(xs).subspan(2);
-    ref::WindowAttrs attrs = attrs_;
-    if (global_) {
+    ref::WindowAttrs attrs = spec_.attrs;
+    if (spec_.global) {
       attrs = ref::WindowAttrs{};
       attrs.kernel_shape.assign(spatial.begin(), spatial.end());
     }
-    auto window = ref::ResolveWindow(attrs, spatial, attrs.kernel_shape, name_);
+    auto window = ref::ResolveWindow(attrs, spatial, attrs.kernel_shape, spec_.name);
     if (!window.ok()) return entry;  // the reference reports the error
     const ref::Window& w = *window;
     memory::dims strides, kernel, pad_l, pad_r;
@@ -143,21 +160,23 @@ class DnnlPoolKernel final : public Kernel {
       if ((w.in[i] + w.pad_begin[i] + right - k) / s + 1 != w.out[i]) {
         right = (w.out[i] - 1) * s + k - w.in[i] - w.pad_begin[i];  // ceil_mode: grow
         if (right < 0 || right >= k) return entry;
-        if (kind_ == Kind::kAverage && count_include_pad_ && right > w.pad_end[i]) return entry;
+        if (!spec_.max && spec_.count_include_pad && right > w.pad_end[i]) return entry;
       }
       strides.push_back(s);
       kernel.push_back(k);
       pad_l.push_back(w.pad_begin[i]);
       pad_r.push_back(right);
     }
-    entry->out_shape = {xs[0], xs[1]};
-    entry->out_shape.insert(entry->out_shape.end(), w.out.begin(), w.out.end());
+    Shape out = {xs[0], xs[1]};
+    out.insert(out.end(), w.out.begin(), w.out.end());
+    entry->out_shape = spec_.block == 0 ? out : BlockedShape(out, spec_.block);
     const auto f32 = memory::data_type::f32;
-    entry->src_md = memory::desc(ToDims(xs), f32, PlainTag(xs.size()));
-    entry->dst_md = memory::desc(ToDims(entry->out_shape), f32, PlainTag(xs.size()));
-    const dnnl::algorithm alg = kind_ == Kind::kMax ? dnnl::algorithm::pooling_max
-                                : count_include_pad_ ? dnnl::algorithm::pooling_avg_include_padding
-                                                     : dnnl::algorithm::pooling_avg_exclude_padding;
+    entry->src_md = memory::desc(ToDims(xs), f32, Tag(xs.size()));
+    entry->dst_md = memory::desc(ToDims(out), f32, Tag(xs.size()));
+    const dnnl::algorithm alg = spec_.max ? dnnl::algorithm::pooling_max
+                                : spec_.count_include_pad
+                                    ? dnnl::algorithm::pooling_avg_include_padding
+                                    : dnnl::algorithm::pooling_avg_exclude_padding;
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     try {
@@ -174,64 +193,62 @@ class DnnlPoolKernel final : public Kernel {
     return entry;
   }
 
-  Status Fallback(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const {
-    CountFallback();
-    return reference_->Run(inputs, outputs);
-  }
-
-  const std::unique_ptr<Kernel> reference_;
-  const int threads_;
-  const Kind kind_;
-  const bool global_;
-  const ref::WindowAttrs attrs_;
-  const bool count_include_pad_;
-  const std::string name_;
+  const DnnlPoolSpec spec_;
 
   mutable std::mutex mu_;
   mutable std::map<Shape, std::shared_ptr<const PoolEntry>> cache_;  // GUARDED_BY(mu_)
   mutable std::deque<Shape> order_;                                 // GUARDED_BY(mu_)
 };
 
-StatusOr<std::unique_ptr<Kernel>> MakePool(const KernelBuildContext& context, Kind kind,
+}  // namespace
+
+std::unique_ptr<Kernel> NewDnnlPoolKernel(DnnlPoolSpec spec, std::unique_ptr<Kernel> reference,
+                                          int threads) {
+  return std::make_unique<DnnlPoolKernel>(std::move(spec), std::move(reference), threads);
+}
+
+namespace {
+
+StatusOr<std::unique_ptr<Kernel>> MakePool(const KernelBuildContext& context, bool max,
                                            bool global) {
   const std::string& name = context.node.op_type;
   // The reference factory validates arity and every attribute.
-  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, BuildReferenceKernel(context));
-  if (!AllInputsMayBeFp32(context)) return Unimplemented(name + ": oneDNN pooling is FP32 only");
+  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference,
+                   BuildFp32Reference(context, "oneDNN pooling is FP32 only"));
   const Node& node = context.node;
   for (size_t i = 1; i < node.outputs.size(); ++i) {
     if (node.outputs[i] != kNoValue) {
       return Unimplemented(name + ": the Indices output runs on the reference kernel");
     }
   }
-  ref::WindowAttrs attrs;
-  bool count_include_pad = false;
+  DnnlPoolSpec spec;
+  spec.max = max;
+  spec.global = global;
+  spec.name = name;
   if (!global) {
-    ASSIGN_OR_RETURN(attrs, ref::ParseWindowAttrs(node, name, true, true));
-    for (int64_t d : attrs.dilations) {
+    ASSIGN_OR_RETURN(spec.attrs, ref::ParseWindowAttrs(node, name, true, true));
+    for (int64_t d : spec.attrs.dilations) {
       if (d != 1) return Unimplemented(name + ": dilated pooling runs on the reference kernel");
     }
-    if (kind == Kind::kAverage) {
+    if (!max) {
       ASSIGN_OR_RETURN(int64_t cip, node.GetInt("count_include_pad", 0));
-      count_include_pad = cip == 1;
+      spec.count_include_pad = cip == 1;
     }
   }
-  return std::unique_ptr<Kernel>(new DnnlPoolKernel(std::move(reference), context.intra_op_threads,
-                                                    kind, global, std::move(attrs),
-                                                    count_include_pad, name));
+  return NewDnnlPoolKernel(std::move(spec), std::move(reference), context.intra_op_threads);
 }
 
 StatusOr<std::unique_ptr<Kernel>> MakeMaxPool(const KernelBuildContext& c) {
-  return MakePool(c, Kind::kMax, false);
+  return MakePool(c, /*max=*/true, /*global=*/false);
 }
 StatusOr<std::unique_ptr<Kernel>> MakeAveragePool(const KernelBuildContext& c) {
-  return MakePool(c, Kind::kAverage, false);
+  return MakePool(c, /*max=*/false, /*global=*/false);
 }
 StatusOr<std::unique_ptr<Kernel>> MakeGlobalMaxPool(const KernelBuildContext& c) {
-  return MakePool(c, Kind::kMax, true);
+  return MakePool(c, /*max=*/true, /*global=*/true);
 }
 StatusOr<std::unique_ptr<Kernel>> MakeGlobalAveragePool(const KernelBuildContext& c) {
-  return MakePool(c, Kind::kAverage, true);
+  return MakePool(c, /*max=*/false, /*global=*/true);
 }
 
 NEREID_REGISTER_KERNEL_PRIORITY("", "MaxPool", MakeMaxPool, 10);

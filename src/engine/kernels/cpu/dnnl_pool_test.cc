@@ -15,10 +15,7 @@
 namespace nereid::engine {
 namespace {
 
-using cputest::ExpectMatchesReference;
-using cputest::OpSpec;
-using cputest::RandomTensor;
-using cputest::RunKernel;
+using namespace cputest;  // NOLINT: test helpers
 
 struct PoolCase {
   std::vector<int64_t> kernel, strides, pads;
@@ -108,12 +105,10 @@ TEST(DnnlPoolTest, AwkwardCasesRunOnTheReference) {
   // Indices output: the optimized factory declines.
   OpSpec indices("MaxPool", 1, 2);
   indices.Ints("kernel_shape", {2, 2});
-  EXPECT_EQ(indices.Build(cputest::kOptimizedPriority).status().code(),
-            StatusCode::kUnimplemented);
+  EXPECT_EQ(indices.BuildOptimized().status().code(), StatusCode::kUnimplemented);
   OpSpec dilated = MakeSpec("MaxPool", {{2, 2}, {1, 1}, {}});
   dilated.Ints("dilations", {2, 2});
-  EXPECT_EQ(dilated.Build(cputest::kOptimizedPriority).status().code(),
-            StatusCode::kUnimplemented);
+  EXPECT_EQ(dilated.BuildOptimized().status().code(), StatusCode::kUnimplemented);
   // storage_order only affects Indices: accepted without them.
   OpSpec order = MakeSpec("MaxPool", {{3, 3}, {2, 2}, {}});
   order.Int("storage_order", 1);
@@ -128,8 +123,8 @@ TEST(DnnlPoolTest, AwkwardCasesRunOnTheReference) {
   ExpectMatchesReference(MakeSpec("MaxPool", {{2, 2}, {2, 2}, {}}), {&empty}, "empty", 0, 0,
                          true);
   OpSpec int8 = MakeSpec("MaxPool", {{2, 2}, {2, 2}, {}});
-  int8.dtypes = {DataType::kInvalid};
-  auto k = int8.Build(cputest::kOptimizedPriority);
+  int8.Dtypes(DataType::kInvalid);
+  auto k = int8.BuildOptimized();
   ASSERT_TRUE(k.ok());
   Tensor bytes = Tensor::AllocateDense(DataType::kInt8, {1, 1, 2, 2});
   for (int i = 0; i < 4; ++i) bytes.mutable_data_as<int8_t>()[i] = static_cast<int8_t>(i - 2);
@@ -137,14 +132,13 @@ TEST(DnnlPoolTest, AwkwardCasesRunOnTheReference) {
   ASSERT_TRUE(y.ok()) << y.status().ToString();
   EXPECT_EQ(y->data_as<int8_t>()[0], 1);
   Tensor small = RandomTensor({1, 1, 2, 2}, rng);
-  auto too_big = MakeSpec("MaxPool", {{3, 3}, {1, 1}, {}}).Build(cputest::kOptimizedPriority);
+  auto too_big = MakeSpec("MaxPool", {{3, 3}, {1, 1}, {}}).BuildOptimized();
   ASSERT_TRUE(too_big.ok());
   EXPECT_EQ(RunKernel(**too_big, {&small}).status().code(), StatusCode::kInvalidArgument);
   Tensor rank2 = RandomTensor({3, 4}, rng);
   EXPECT_EQ(RunKernel(**too_big, {&rank2}).status().code(), StatusCode::kInvalidArgument);
   OpSpec no_kernel("MaxPool", 1);
-  EXPECT_EQ(no_kernel.Build(cputest::kOptimizedPriority).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(no_kernel.BuildOptimized().status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -130,10 +130,10 @@ const float* RowParam(const Tensor& t, const Shape& row_shape, int64_t len,
   return storage->data();
 }
 
-class LayerNormKernel final : public Kernel {
+class LayerNormKernel final : public FallbackKernel {
  public:
   LayerNormKernel(std::unique_ptr<Kernel> reference, int threads, int64_t axis, float epsilon)
-      : reference_(std::move(reference)), threads_(threads), axis_(axis), epsilon_(epsilon) {}
+      : FallbackKernel(std::move(reference), threads), axis_(axis), epsilon_(epsilon) {}
 
   Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
     if (inputs.size() < 2 || inputs.size() > 3 || outputs.empty() ||
@@ -182,23 +182,13 @@ class LayerNormKernel final : public Kernel {
   }
 
  private:
-  Status Fallback(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const {
-    CountFallback();
-    return reference_->Run(inputs, outputs);
-  }
-
-  std::unique_ptr<Kernel> reference_;
-  int threads_;
   int64_t axis_;
   float epsilon_;
 };
 
 StatusOr<std::unique_ptr<Kernel>> MakeLayerNorm(const KernelBuildContext& context) {
   // The reference factory checks arity, epsilon and stash_type.
-  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, BuildReferenceKernel(context));
-  if (!AllInputsMayBeFp32(context)) {
-    return Unimplemented("LayerNormalization: optimized kernel is FP32 only");
-  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, BuildFp32Reference(context));
   const Node& node = context.node;
   for (size_t i = 1; i < node.outputs.size(); ++i) {
     if (node.outputs[i] != kNoValue) {

@@ -15,11 +15,7 @@
 namespace nereid::engine {
 namespace {
 
-using cputest::ExpectMatchesReference;
-using cputest::ForBothPaths;
-using cputest::OpSpec;
-using cputest::RandomTensor;
-using cputest::RunKernel;
+using namespace cputest;  // NOLINT: test helpers
 
 TEST(CpuLayerNormTest, EveryAxisMatchesReference) {
   std::mt19937 rng(11);
@@ -80,12 +76,12 @@ TEST(CpuLayerNormTest, BroadcastScaleAndBiasEpsilonAndOffsets) {
 
 TEST(CpuLayerNormTest, MeanAndInvStdDevOutputsUseTheReference) {
   OpSpec spec("LayerNormalization", 2, 3);
-  EXPECT_EQ(spec.Build(cputest::kOptimizedPriority).status().code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(spec.BuildOptimized().status().code(), StatusCode::kUnimplemented);
   // Outputs listed but omitted: the optimized kernel takes the node.
   OpSpec omitted("LayerNormalization", 2, 3);
   omitted.node.outputs[1] = kNoValue;
   omitted.node.outputs[2] = kNoValue;
-  auto fast = omitted.Build(cputest::kOptimizedPriority);
+  auto fast = omitted.BuildOptimized();
   ASSERT_TRUE(fast.ok()) << fast.status().ToString();
   std::mt19937 rng(13);
   Tensor x = RandomTensor({4, 9}, rng);
@@ -99,7 +95,7 @@ TEST(CpuLayerNormTest, MeanAndInvStdDevOutputsUseTheReference) {
 
 TEST(CpuLayerNormTest, ErrorsAndFallbacks) {
   std::mt19937 rng(14);
-  auto fast = OpSpec("LayerNormalization", 3).Build(cputest::kOptimizedPriority);
+  auto fast = OpSpec("LayerNormalization", 3).BuildOptimized();
   ASSERT_TRUE(fast.ok());
   Tensor x = RandomTensor({2, 3, 4}, rng);
   Tensor good = RandomTensor({4}, rng);
@@ -108,21 +104,20 @@ TEST(CpuLayerNormTest, ErrorsAndFallbacks) {
   EXPECT_EQ(RunKernel(**fast, {&x, &good, &bad}).status().code(), StatusCode::kInvalidArgument);
   OpSpec bad_axis("LayerNormalization", 2);
   bad_axis.Int("axis", 3);
-  auto k = bad_axis.Build(cputest::kOptimizedPriority);
+  auto k = bad_axis.BuildOptimized();
   ASSERT_TRUE(k.ok());
   EXPECT_EQ(RunKernel(**k, {&x, &good}).status().code(), StatusCode::kInvalidArgument);
   // Bad attributes: the reference factory's error.
   OpSpec bad_stash("LayerNormalization", 2);
   bad_stash.Int("stash_type", 7);
-  EXPECT_EQ(bad_stash.Build(cputest::kOptimizedPriority).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad_stash.BuildOptimized().status().code(), StatusCode::kInvalidArgument);
   // Empty input: same (empty) result as the reference.
   Tensor empty = RandomTensor({0, 4}, rng);
   ExpectMatchesReference(OpSpec("LayerNormalization", 2), {&empty, &good}, "empty", 1e-5, 1e-5,
                          /*allow_fallback=*/true);
   OpSpec known("LayerNormalization", 2);
-  known.dtypes = {DataType::kFp64, DataType::kFp64};
-  EXPECT_EQ(known.Build(cputest::kOptimizedPriority).status().code(), StatusCode::kUnimplemented);
+  known.Dtypes(DataType::kFp64);
+  EXPECT_EQ(known.BuildOptimized().status().code(), StatusCode::kUnimplemented);
 }
 
 }  // namespace

@@ -184,10 +184,10 @@ NEREID_AVX512 void ColumnsAvx512(const float* in, float* out, int64_t len, int64
 }
 
 template <bool kLog>
-class SoftmaxKernel final : public Kernel {
+class SoftmaxKernel final : public FallbackKernel {
  public:
   SoftmaxKernel(std::unique_ptr<Kernel> reference, int threads, int64_t axis, bool coerce_2d)
-      : reference_(std::move(reference)), threads_(threads), axis_(axis), coerce_2d_(coerce_2d) {}
+      : FallbackKernel(std::move(reference), threads), axis_(axis), coerce_2d_(coerce_2d) {}
 
   Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
     if (inputs.size() != 1 || outputs.empty() || !IsDenseFp32(inputs[0])) {
@@ -240,23 +240,13 @@ class SoftmaxKernel final : public Kernel {
   }
 
  private:
-  Status Fallback(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const {
-    CountFallback();
-    return reference_->Run(inputs, outputs);
-  }
-
-  std::unique_ptr<Kernel> reference_;
-  int threads_;
   int64_t axis_;
   bool coerce_2d_;
 };
 
 template <bool kLog>
 StatusOr<std::unique_ptr<Kernel>> MakeSoftmax(const KernelBuildContext& context) {
-  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, BuildReferenceKernel(context));
-  if (!AllInputsMayBeFp32(context)) {
-    return Unimplemented(context.node.op_type + ": optimized kernel is FP32 only");
-  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, BuildFp32Reference(context));
   const bool coerce_2d = context.opset < 13;
   ASSIGN_OR_RETURN(int64_t axis, context.node.GetInt("axis", coerce_2d ? 1 : -1));
   return std::unique_ptr<Kernel>(new SoftmaxKernel<kLog>(

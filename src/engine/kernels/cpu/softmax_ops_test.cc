@@ -15,12 +15,7 @@
 namespace nereid::engine {
 namespace {
 
-using cputest::ExpectMatchesReference;
-using cputest::ForBothPaths;
-using cputest::OpSpec;
-using cputest::RandomTensor;
-using cputest::RunKernel;
-using cputest::Scalars;
+using namespace cputest;  // NOLINT: test helpers
 
 // Absolute tolerance: LogSoftmax's x - max - log(sum) cancels to values near
 // zero whose error is an ulp of log(sum) (the reference's too), so it gets
@@ -99,21 +94,20 @@ TEST(CpuSoftmaxTest, EmptyTensorsAndAxisErrors) {
     for (int64_t opset : {11, 13}) {
       OpSpec bad(op, 1);
       bad.Opset(opset).Int("axis", 3);
-      auto fast = bad.Build(cputest::kOptimizedPriority);
+      auto fast = bad.BuildOptimized();
       ASSERT_TRUE(fast.ok());
       EXPECT_EQ(RunKernel(**fast, {&x}).status().code(), StatusCode::kInvalidArgument);
     }
     OpSpec known(op, 1);
-    known.dtypes = {DataType::kFp16};
-    EXPECT_EQ(known.Build(cputest::kOptimizedPriority).status().code(),
-              StatusCode::kUnimplemented);
+    known.Dtypes(DataType::kFp16);
+    EXPECT_EQ(known.BuildOptimized().status().code(), StatusCode::kUnimplemented);
   }
 }
 
 TEST(CpuSoftmaxTest, DoubleInputsDelegateToReference) {
   OpSpec spec("Softmax", 1);
-  spec.dtypes = {DataType::kInvalid};
-  auto fast = spec.Build(cputest::kOptimizedPriority);
+  spec.Dtypes(DataType::kInvalid);
+  auto fast = spec.BuildOptimized();
   ASSERT_TRUE(fast.ok());
   Tensor x = Tensor::AllocateDense(DataType::kFp64, {2, 2});
   for (int i = 0; i < 4; ++i) x.mutable_data_as<double>()[i] = i;

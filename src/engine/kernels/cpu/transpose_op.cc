@@ -155,11 +155,11 @@ NEREID_AVX512 void BlockAvx512(const float* in, int64_t in_stride, float* out, i
   }
 }
 
-class TransposeKernel final : public Kernel {
+class TransposeKernel final : public FallbackKernel {
  public:
   TransposeKernel(std::unique_ptr<Kernel> reference, int threads,
                   std::optional<std::vector<int64_t>> perm)
-      : reference_(std::move(reference)), threads_(threads), perm_(std::move(perm)) {}
+      : FallbackKernel(std::move(reference), threads), perm_(std::move(perm)) {}
 
   Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
     if (inputs.size() != 1 || outputs.empty() || !IsDenseFp32(inputs[0])) {
@@ -303,19 +303,11 @@ class TransposeKernel final : public Kernel {
     return true;
   }
 
-  Status Fallback(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const {
-    CountFallback();
-    return reference_->Run(inputs, outputs);
-  }
-
-  std::unique_ptr<Kernel> reference_;
-  int threads_;
   std::optional<std::vector<int64_t>> perm_;
 };
 
 StatusOr<std::unique_ptr<Kernel>> MakeTranspose(const KernelBuildContext& context) {
-  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, BuildReferenceKernel(context));
-  if (!AllInputsMayBeFp32(context)) return Unimplemented("Transpose: optimized kernel is FP32 only");
+  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, BuildFp32Reference(context));
   std::optional<std::vector<int64_t>> perm;
   if (context.node.FindAttribute("perm") != nullptr) {
     ASSIGN_OR_RETURN(perm, context.node.GetInts("perm"));

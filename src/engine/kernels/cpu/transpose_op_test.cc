@@ -16,11 +16,7 @@
 namespace nereid::engine {
 namespace {
 
-using cputest::ExpectMatchesReference;
-using cputest::ForBothPaths;
-using cputest::OpSpec;
-using cputest::RandomTensor;
-using cputest::RunKernel;
+using namespace cputest;  // NOLINT: test helpers
 
 void CheckAllPerms(const Shape& shape, std::mt19937& rng, int threads) {
   std::vector<int64_t> perm(shape.size());
@@ -81,18 +77,18 @@ TEST(CpuTransposeTest, DefaultPermEmptyAndErrors) {
         std::vector<int64_t>{-1, 0, 1}}) {
     OpSpec spec("Transpose", 1);
     spec.Ints("perm", bad);
-    auto fast = spec.Build(cputest::kOptimizedPriority);
+    auto fast = spec.BuildOptimized();
     ASSERT_TRUE(fast.ok());
     EXPECT_EQ(RunKernel(**fast, {&x}).status().code(), StatusCode::kInvalidArgument)
         << ShapeToString(bad);
   }
   OpSpec known("Transpose", 1);
-  known.dtypes = {DataType::kInt64};
-  EXPECT_EQ(known.Build(cputest::kOptimizedPriority).status().code(), StatusCode::kUnimplemented);
+  known.Dtypes(DataType::kInt64);
+  EXPECT_EQ(known.BuildOptimized().status().code(), StatusCode::kUnimplemented);
   // Unknown dtype at build, int64 at run time: the reference runs it.
   OpSpec unknown("Transpose", 1);
-  unknown.dtypes = {DataType::kInvalid};
-  auto fast = unknown.Build(cputest::kOptimizedPriority);
+  unknown.Dtypes(DataType::kInvalid);
+  auto fast = unknown.BuildOptimized();
   ASSERT_TRUE(fast.ok());
   Tensor ints = Tensor::AllocateDense(DataType::kInt64, {2, 3});
   for (int i = 0; i < 6; ++i) ints.mutable_data_as<int64_t>()[i] = i;

@@ -176,12 +176,11 @@ NEREID_AVX512 void MapAvx512(const float* in, float* out, int64_t n, const Param
 }
 
 template <Op kOp>
-class UnaryKernel final : public Kernel {
+class UnaryKernel final : public FallbackKernel {
  public:
   UnaryKernel(std::unique_ptr<Kernel> reference, int threads, Params params,
               bool clip_bounds_are_inputs)
-      : reference_(std::move(reference)),
-        threads_(threads),
+      : FallbackKernel(std::move(reference), threads),
         params_(params),
         clip_bounds_are_inputs_(clip_bounds_are_inputs) {}
 
@@ -228,13 +227,6 @@ class UnaryKernel final : public Kernel {
   }
 
  private:
-  Status Fallback(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const {
-    CountFallback();
-    return reference_->Run(inputs, outputs);
-  }
-
-  std::unique_ptr<Kernel> reference_;
-  int threads_;
   Params params_;
   bool clip_bounds_are_inputs_;
 };
@@ -247,10 +239,8 @@ StatusOr<float> ClipAttribute(const Node& node, std::string_view name, float fal
 
 template <Op kOp>
 StatusOr<std::unique_ptr<Kernel>> MakeUnary(const KernelBuildContext& context) {
-  const std::string& op = context.node.op_type;
   // Validates arity and attributes exactly as the reference does.
-  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, BuildReferenceKernel(context));
-  if (!AllInputsMayBeFp32(context)) return Unimplemented(op + ": optimized kernel is FP32 only");
+  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, BuildFp32Reference(context));
   const Node& node = context.node;
   Params p;
   bool bounds_are_inputs = false;

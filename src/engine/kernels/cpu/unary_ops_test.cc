@@ -21,12 +21,7 @@
 namespace nereid::engine {
 namespace {
 
-using cputest::ExpectMatchesReference;
-using cputest::ForBothPaths;
-using cputest::OpSpec;
-using cputest::RandomTensor;
-using cputest::RunKernel;
-using cputest::Scalars;
+using namespace cputest;  // NOLINT: test helpers
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
@@ -91,7 +86,7 @@ TEST(CpuUnaryTest, TranscendentalAccuracyAgainstDoublePrecision) {
     for (const AccuracyCase& c : cases) {
       SCOPED_TRACE(c.op);
       OpSpec spec(c.op, 1);
-      auto kernel = spec.Build(cputest::kOptimizedPriority);
+      auto kernel = spec.BuildOptimized();
       ASSERT_TRUE(kernel.ok()) << kernel.status().ToString();
       auto y = RunKernel(**kernel, {&x});
       ASSERT_TRUE(y.ok()) << y.status().ToString();
@@ -121,7 +116,7 @@ TEST(CpuUnaryTest, ErfAbsoluteErrorBelow2e7) {
   std::vector<float> values;
   for (double v = -6.0; v <= 6.0; v += 1.0 / 4096) values.push_back(static_cast<float>(v));
   Tensor x = Scalars({static_cast<int64_t>(values.size())}, values);
-  auto kernel = OpSpec("Erf", 1).Build(cputest::kOptimizedPriority);
+  auto kernel = OpSpec("Erf", 1).BuildOptimized();
   ASSERT_TRUE(kernel.ok());
   auto y = RunKernel(**kernel, {&x});
   ASSERT_TRUE(y.ok());
@@ -231,8 +226,7 @@ TEST(CpuUnaryTest, ClipInputsFromOpset11) {
                              0, 0);
       // Bounds only known at run time (dtypes unknown at build).
       OpSpec unknown("Clip", 3);
-      unknown.Opset(opset);
-      unknown.dtypes.assign(3, DataType::kInvalid);
+      unknown.Opset(opset).Dtypes(DataType::kInvalid);
       ExpectMatchesReference(unknown, {&x, &lo, &hi}, "unknown dtypes" + o, 0, 0);
     }
   });
@@ -242,14 +236,14 @@ TEST(CpuUnaryTest, ClipBadBoundGivesReferenceError) {
   std::mt19937 rng(9);
   Tensor x = RandomTensor({4, 4}, rng);
   Tensor two = Scalars({2}, {0.0f, 1.0f});
-  auto fast = OpSpec("Clip", 2).Opset(13).Build(cputest::kOptimizedPriority);
+  auto fast = OpSpec("Clip", 2).Opset(13).BuildOptimized();
   ASSERT_TRUE(fast.ok());
   auto y = RunKernel(**fast, {&x, &two});
   EXPECT_EQ(y.status().code(), StatusCode::kInvalidArgument) << y.status().ToString();
   // A NaN attribute is rejected at build time, with the reference's message.
   OpSpec nan_attr("Clip", 1);
   nan_attr.Opset(6).Float("min", kNaN);
-  auto built = nan_attr.Build(cputest::kOptimizedPriority);
+  auto built = nan_attr.BuildOptimized();
   EXPECT_EQ(built.status().code(), StatusCode::kInvalidArgument);
 }
 
@@ -257,14 +251,14 @@ TEST(CpuUnaryTest, OtherDtypesFallBack) {
   // Known at build time: Unimplemented, so the plan picks the reference.
   for (const char* op : {"Relu", "Abs", "Neg", "Exp", "Clip"}) {
     OpSpec spec(op, 1);
-    spec.dtypes = {DataType::kFp64};
-    EXPECT_EQ(spec.Build(cputest::kOptimizedPriority).status().code(), StatusCode::kUnimplemented)
+    spec.Dtypes(DataType::kFp64);
+    EXPECT_EQ(spec.BuildOptimized().status().code(), StatusCode::kUnimplemented)
         << op;
   }
   // Found at run time: delegated to the reference kernel.
   OpSpec relu("Relu", 1);
-  relu.dtypes = {DataType::kInvalid};
-  auto fast = relu.Build(cputest::kOptimizedPriority);
+  relu.Dtypes(DataType::kInvalid);
+  auto fast = relu.BuildOptimized();
   ASSERT_TRUE(fast.ok());
   Tensor ints = Tensor::AllocateDense(DataType::kInt32, {5});
   for (int i = 0; i < 5; ++i) ints.mutable_data_as<int32_t>()[i] = i - 2;
@@ -279,7 +273,7 @@ TEST(CpuUnaryTest, OtherDtypesFallBack) {
 
 TEST(CpuUnaryTest, ArityErrorsComeFromTheReferenceFactory) {
   OpSpec two_inputs("Relu", 2);
-  auto fast = two_inputs.Build(cputest::kOptimizedPriority);
+  auto fast = two_inputs.BuildOptimized();
   auto ref = two_inputs.Build(KernelRegistry::kReferencePriority);
   ASSERT_FALSE(ref.ok());
   EXPECT_EQ(fast.status().code(), ref.status().code());

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -170,37 +171,11 @@ StatusOr<std::unique_ptr<Kernel>> MakeFusedConv(const KernelBuildContext& contex
                                                      alpha, beta, src_block, dst_block, group));
 }
 
-class ToBlockedKernel final : public Kernel {
- public:
-  explicit ToBlockedKernel(int64_t block) : block_(block) {}
-  Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
-    RETURN_IF_ERROR(CheckInputs(inputs, 1, 1));
-    ASSIGN_OR_RETURN(outputs[0], ToBlockedLayout(*inputs[0], block_));
-    return Status::Ok();
-  }
-
- private:
-  int64_t block_;
-};
-
-class FromBlockedKernel final : public Kernel {
- public:
-  FromBlockedKernel(int64_t block, int64_t channels) : block_(block), channels_(channels) {}
-  Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
-    RETURN_IF_ERROR(CheckInputs(inputs, 1, 1));
-    ASSIGN_OR_RETURN(outputs[0], FromBlockedLayout(*inputs[0], block_, channels_));
-    return Status::Ok();
-  }
-
- private:
-  int64_t block_, channels_;
-};
-
 StatusOr<std::unique_ptr<Kernel>> MakeToBlocked(const KernelBuildContext& context) {
   RETURN_IF_ERROR(CheckArity(context, 1, 1));
   ASSIGN_OR_RETURN(int64_t block, context.node.GetInt("block"));
   if (block != 8 && block != 16) return InvalidArgument("block must be 8 or 16");
-  return std::unique_ptr<Kernel>(new ToBlockedKernel(block));
+  return NewBlockedLayoutKernel(/*to_blocked=*/true, block, 0, /*threads=*/1);
 }
 
 StatusOr<std::unique_ptr<Kernel>> MakeFromBlocked(const KernelBuildContext& context) {
@@ -209,7 +184,7 @@ StatusOr<std::unique_ptr<Kernel>> MakeFromBlocked(const KernelBuildContext& cont
   ASSIGN_OR_RETURN(int64_t channels, context.node.GetInt("channels"));
   if (block != 8 && block != 16) return InvalidArgument("block must be 8 or 16");
   if (channels < 1) return InvalidArgument("channels must be positive");
-  return std::unique_ptr<Kernel>(new FromBlockedKernel(block, channels));
+  return NewBlockedLayoutKernel(/*to_blocked=*/false, block, channels, /*threads=*/1);
 }
 
 // Pooling on a blocked tensor: unblock, ONNX reference pool, block again.
@@ -316,36 +291,34 @@ StatusOr<std::unique_ptr<Kernel>> MakeFusedMatMul(const KernelBuildContext& cont
       parts.act != "Sigmoid" && parts.act != "Gelu") {
     return InvalidArgument("unknown FusedMatMul activation '" + parts.act + "'");
   }
+  // The reference kernel of one ONNX part reading `inputs` (the node it is
+  // built from is kept alive in parts.nodes).
+  auto part = [&](const char* op, std::vector<int> inputs, int64_t opset,
+                  std::optional<std::vector<int64_t>> perm) -> StatusOr<std::unique_ptr<Kernel>> {
+    auto n = std::make_unique<Node>();
+    n->op_type = op;
+    n->inputs = std::move(inputs);
+    n->outputs = {node.outputs[0]};
+    if (perm) {
+      Attribute p;
+      p.kind = Attribute::Kind::kInts;
+      p.ints = std::move(*perm);
+      n->attributes["perm"] = std::move(p);
+    }
+    ASSIGN_OR_RETURN(auto kernel, BuildReference(*n, opset, context, n->inputs.size()));
+    parts.nodes.push_back(std::move(n));
+    return kernel;
+  };
   auto transpose = [&](const char* attr) -> StatusOr<std::unique_ptr<Kernel>> {
     ASSIGN_OR_RETURN(std::vector<int64_t> perm, node.GetInts(attr, std::vector<int64_t>{}));
     if (perm.empty()) return std::unique_ptr<Kernel>();
-    auto t = std::make_unique<Node>();
-    t->op_type = "Transpose";
-    t->inputs = {node.inputs[0]};
-    t->outputs = {node.outputs[0]};
-    Attribute p;
-    p.kind = Attribute::Kind::kInts;
-    p.ints = perm;
-    t->attributes["perm"] = p;
-    ASSIGN_OR_RETURN(auto kernel, BuildReference(*t, 13, context, 1));
-    parts.nodes.push_back(std::move(t));
-    return kernel;
+    return part("Transpose", {node.inputs[0]}, 13, std::move(perm));
   };
   ASSIGN_OR_RETURN(parts.a_transpose, transpose("a_perm"));
   ASSIGN_OR_RETURN(parts.b_transpose, transpose("b_perm"));
   ASSIGN_OR_RETURN(parts.out_transpose, transpose("out_perm"));
-  auto mm = std::make_unique<Node>();
-  mm->op_type = "MatMul";
-  mm->inputs = {node.inputs[0], node.inputs[1]};
-  mm->outputs = {node.outputs[0]};
-  ASSIGN_OR_RETURN(parts.matmul, BuildReference(*mm, 13, context, 2));
-  parts.nodes.push_back(std::move(mm));
-  auto add = std::make_unique<Node>();
-  add->op_type = "Add";
-  add->inputs = {node.inputs[0], node.inputs[0]};
-  add->outputs = {node.outputs[0]};
-  ASSIGN_OR_RETURN(parts.add, BuildReference(*add, 14, context, 2));
-  parts.nodes.push_back(std::move(add));
+  ASSIGN_OR_RETURN(parts.matmul, part("MatMul", {node.inputs[0], node.inputs[1]}, 13, {}));
+  ASSIGN_OR_RETURN(parts.add, part("Add", {node.inputs[0], node.inputs[0]}, 14, {}));
   return std::unique_ptr<Kernel>(new FusedMatMulKernel(std::move(parts)));
 }
 

@@ -1,0 +1,567 @@
+// The gRPC front end on gRPC's callback API.
+//
+// Why the callback API (not completion queues): every handler here either
+// answers at once or hands a request to InferenceServer::Infer, whose
+// completion callback runs on a model instance thread and finishes the RPC
+// from there (Finish / StartWrite are thread-safe). gRPC's own event engine
+// threads drive the I/O, so no thread is tied to a call and there is no
+// completion-queue polling loop of ours to size, tag or shut down.
+//
+// ModelInfer and ModelStreamInfer are registered as raw (ByteBuffer) methods
+// and parse the message themselves: gRPC 1.51's callback handler answers a
+// message that fails to parse with an empty UNIMPLEMENTED, which tells a
+// client nothing; we answer INVALID_ARGUMENT "malformed ModelInferRequest"
+// (and, on a stream, an error_message, after which the stream goes on). The
+// parsed message is heap-owned and kept alive by the request (raw inputs are
+// views into it).
+//
+// Streams (ModelStreamInfer): one read is outstanding at a time; each request
+// gets a slot in a FIFO, and slots are written in that order once their
+// response is ready, with one write outstanding. A bad request becomes an
+// error_message in its slot and the stream goes on. The reactor is deleted
+// when gRPC is done with it (OnDone) AND no inference still holds it.
+#include "server/grpc/grpc_server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+
+#include <deque>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "common/logging.h"
+#include "grpc_service.grpc.pb.h"
+#include "health.grpc.pb.h"
+#include "server/grpc/infer_codec.h"
+#include "server/kserve/kserve.h"
+
+namespace nereid::server::grpc {
+namespace {
+
+namespace inf = ::inference;
+namespace health = ::grpc::health::v1;
+using ::grpc::CallbackServerContext;
+using ::grpc::ServerUnaryReactor;
+
+::grpc::Status ToGrpc(const Status& s) {
+  if (s.ok()) return ::grpc::Status::OK;
+  return ::grpc::Status(static_cast<::grpc::StatusCode>(GrpcCodeFor(s.code())),
+                        std::string(s.message()));
+}
+
+ServerUnaryReactor* Answer(CallbackServerContext* ctx, const Status& s) {
+  ServerUnaryReactor* r = ctx->DefaultReactor();
+  r->Finish(ToGrpc(s));
+  return r;
+}
+
+Status ParseInferMessage(const ::grpc::ByteBuffer& bytes, inf::ModelInferRequest* msg) {
+  ::grpc::ByteBuffer copy(bytes);  // shares the slices; the reader needs a mutable buffer
+  ::grpc::ProtoBufferReader reader(&copy);
+  if (!msg->ParseFromZeroCopyStream(&reader)) {
+    return InvalidArgument("malformed ModelInferRequest: the message is not valid protobuf");
+  }
+  return Status::Ok();
+}
+
+template <typename Message>
+Status Serialize(const Message& msg, ::grpc::ByteBuffer* out) {
+  bool own = false;
+  ::grpc::Status s = ::grpc::SerializationTraits<Message>::Serialize(msg, out, &own);
+  if (!s.ok()) return Internal("cannot serialize the response: " + s.error_message());
+  return Status::Ok();
+}
+
+// Keeps the parsed message (which raw inputs view) and decoded typed
+// contents alive for the request's life.
+struct RequestOwner {
+  std::shared_ptr<inf::ModelInferRequest> msg;
+  std::shared_ptr<const void> decoded;
+};
+
+ServerUnaryReactor* NotYet(CallbackServerContext* ctx, const std::string& feature) {
+  return Answer(ctx, Unimplemented(feature + " is not supported by this server yet"));
+}
+
+StatusOr<std::shared_ptr<core::Model>> FindModel(core::InferenceServer* server,
+                                                 const std::string& name,
+                                                 const std::string& version) {
+  ASSIGN_OR_RETURN(int64_t v, ParseModelVersion(version));
+  return server->GetModel(name, v);
+}
+
+// ---- ModelStreamInfer ----
+
+class StreamReactor final
+    : public ::grpc::ServerBidiReactor<::grpc::ByteBuffer, ::grpc::ByteBuffer> {
+ public:
+  StreamReactor(core::InferenceServer* server, grpc_compression_level level,
+                CallbackServerContext* ctx)
+      : server_(server) {
+    if (level != GRPC_COMPRESS_LEVEL_NONE) ctx->set_compression_level(level);
+    NextRead();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client half-closed (or the call ended)
+      std::lock_guard lock(mu_);
+      reads_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    auto msg = std::make_shared<inf::ModelInferRequest>();
+    Status parsed = ParseInferMessage(reading_, msg.get());
+    reading_.Clear();
+    Slot* slot;
+    {
+      std::lock_guard lock(mu_);
+      slot = &slots_.emplace_back();  // deque: references survive push_back/pop_front
+      ++in_flight_;
+    }
+    auto request = std::make_unique<core::InferenceRequest>();
+    auto requested = std::make_shared<std::vector<std::string>>();
+    Status decoded =
+        parsed.ok() ? DecodeInferRequest(*msg, request.get(), requested.get()) : parsed;
+    NextRead();
+    auto* echo = slot->msg.mutable_infer_response();
+    echo->set_model_name(msg->model_name());
+    echo->set_model_version(msg->model_version());
+    echo->set_id(msg->id());
+    if (!decoded.ok()) return Deliver(slot, decoded, nullptr, {});
+    request->buffer_owner = std::make_shared<RequestOwner>(
+        RequestOwner{std::move(msg), std::move(request->buffer_owner)});
+    request->set_callback([this, slot, requested](std::unique_ptr<core::InferenceResponse> r) {
+      Deliver(slot, r->status, r.get(), *requested);
+    });
+    server_->Infer(std::move(request));
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    writing_ = false;
+    slots_.pop_front();
+    if (!ok) {  // the client is gone
+      FinishLocked(::grpc::Status(::grpc::StatusCode::CANCELLED, "stream write failed"));
+      return;
+    }
+    WriteNextLocked();
+    MaybeFinishLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard lock(mu_);
+    FinishLocked(::grpc::Status(::grpc::StatusCode::CANCELLED, "stream cancelled"));
+  }
+
+  void OnDone() override {
+    bool last;
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+      last = in_flight_ == 0;
+    }
+    if (last) delete this;
+  }
+
+ private:
+  struct Slot {
+    bool ready = false;
+    inf::ModelStreamInferResponse msg;  // filled before `ready`
+    ::grpc::ByteBuffer bytes;           // msg serialized, what is written
+  };
+
+  void NextRead() { StartRead(&reading_); }
+
+  // Called once per request, from any thread.
+  void Deliver(Slot* slot, Status status, const core::InferenceResponse* response,
+               const std::vector<std::string>& requested) {
+    if (status.ok()) {
+      status = EncodeInferResponse(*response, requested, slot->msg.mutable_infer_response());
+    }
+    if (!status.ok()) slot->msg.set_error_message(std::string(status.message()));
+    if (Status s = Serialize(slot->msg, &slot->bytes); !s.ok()) {
+      slot->msg.Clear();
+      slot->msg.set_error_message(std::string(s.message()));
+      (void)Serialize(slot->msg, &slot->bytes);
+    }
+    slot->msg.Clear();
+    bool last;
+    {
+      std::lock_guard lock(mu_);
+      slot->ready = true;
+      --in_flight_;
+      WriteNextLocked();
+      last = done_ && in_flight_ == 0;
+    }
+    if (last) delete this;
+  }
+
+  void WriteNextLocked() {
+    if (writing_ || finished_ || slots_.empty() || !slots_.front().ready) return;
+    writing_ = true;
+    StartWrite(&slots_.front().bytes);
+  }
+
+  void MaybeFinishLocked() {
+    if (reads_done_ && slots_.empty() && !writing_) FinishLocked(::grpc::Status::OK);
+  }
+
+  void FinishLocked(const ::grpc::Status& s) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(s);
+  }
+
+  core::InferenceServer* const server_;
+  ::grpc::ByteBuffer reading_;  // touched only by the read chain (one read at a time)
+  std::mutex mu_;
+  std::deque<Slot> slots_;
+  int in_flight_ = 0;  // inferences (and decode errors) not yet delivered
+  bool writing_ = false;
+  bool reads_done_ = false;
+  bool finished_ = false;
+  bool done_ = false;
+};
+
+// ---- inference.GRPCInferenceService ----
+
+using GIS = inf::GRPCInferenceService;
+// Every method on the callback API; ModelInfer and ModelStreamInfer raw (see top).
+using ServiceBase = GIS::WithCallbackMethod_ServerLive<GIS::WithCallbackMethod_ServerReady<
+    GIS::WithCallbackMethod_ModelReady<GIS::WithCallbackMethod_ServerMetadata<
+        GIS::WithCallbackMethod_ModelMetadata<GIS::WithRawCallbackMethod_ModelInfer<
+            GIS::WithRawCallbackMethod_ModelStreamInfer<GIS::WithCallbackMethod_ModelConfig<
+                GIS::WithCallbackMethod_ModelStatistics<GIS::WithCallbackMethod_RepositoryIndex<
+                    GIS::WithCallbackMethod_RepositoryModelLoad<
+                        GIS::WithCallbackMethod_RepositoryModelUnload<
+                            GIS::WithCallbackMethod_SystemSharedMemoryStatus<
+                                GIS::WithCallbackMethod_SystemSharedMemoryRegister<
+                                    GIS::WithCallbackMethod_SystemSharedMemoryUnregister<
+                                        GIS::WithCallbackMethod_CudaSharedMemoryStatus<
+                                            GIS::WithCallbackMethod_CudaSharedMemoryRegister<
+                                                GIS::WithCallbackMethod_CudaSharedMemoryUnregister<
+                                                    GIS::WithCallbackMethod_TraceSetting<
+                                                        GIS::WithCallbackMethod_LogSettings<
+                                                            GIS::Service>>>>>>>>>>>>>>>>>>>>;
+
+class InferenceService final : public ServiceBase {
+ public:
+  InferenceService(core::InferenceServer* server, grpc_compression_level level)
+      : server_(server), level_(level) {}
+
+  ServerUnaryReactor* ServerLive(CallbackServerContext* ctx, const inf::ServerLiveRequest*,
+                                 inf::ServerLiveResponse* resp) override {
+    resp->set_live(server_->IsLive());
+    return Answer(ctx, Status::Ok());
+  }
+
+  ServerUnaryReactor* ServerReady(CallbackServerContext* ctx, const inf::ServerReadyRequest*,
+                                  inf::ServerReadyResponse* resp) override {
+    resp->set_ready(server_->IsReady());
+    return Answer(ctx, Status::Ok());
+  }
+
+  ServerUnaryReactor* ModelReady(CallbackServerContext* ctx, const inf::ModelReadyRequest* req,
+                                 inf::ModelReadyResponse* resp) override {
+    auto version = ParseModelVersion(req->version());
+    if (!version.ok()) return Answer(ctx, version.status());
+    resp->set_ready(server_->GetModel(req->name(), *version).ok());
+    return Answer(ctx, Status::Ok());
+  }
+
+  ServerUnaryReactor* ServerMetadata(CallbackServerContext* ctx, const inf::ServerMetadataRequest*,
+                                     inf::ServerMetadataResponse* resp) override {
+    resp->set_name(server_->id());
+    resp->set_version(core::InferenceServer::Version());
+    for (const auto& e : core::InferenceServer::Extensions()) resp->add_extensions(e);
+    return Answer(ctx, Status::Ok());
+  }
+
+  ServerUnaryReactor* ModelMetadata(CallbackServerContext* ctx,
+                                    const inf::ModelMetadataRequest* req,
+                                    inf::ModelMetadataResponse* resp) override {
+    auto model = FindModel(server_, req->name(), req->version());
+    if (!model.ok()) return Answer(ctx, model.status());
+    server::ModelMetadata md = BuildModelMetadata(**model, server_->ModelIndex());
+    resp->set_name(md.name);
+    for (const auto& v : md.versions) resp->add_versions(v);
+    resp->set_platform(md.platform);
+    auto add = [](const std::vector<TensorMetadata>& from, auto* to) {
+      for (const auto& t : from) {
+        auto* m = to->Add();
+        m->set_name(t.name);
+        m->set_datatype(t.datatype);
+        for (int64_t d : t.shape) m->add_shape(d);
+      }
+    };
+    add(md.inputs, resp->mutable_inputs());
+    add(md.outputs, resp->mutable_outputs());
+    return Answer(ctx, Status::Ok());
+  }
+
+  ServerUnaryReactor* ModelConfig(CallbackServerContext* ctx, const inf::ModelConfigRequest* req,
+                                  inf::ModelConfigResponse* resp) override {
+    auto model = FindModel(server_, req->name(), req->version());
+    if (!model.ok()) return Answer(ctx, model.status());
+    *resp->mutable_config() = (*model)->config();
+    return Answer(ctx, Status::Ok());
+  }
+
+  ServerUnaryReactor* ModelInfer(CallbackServerContext* ctx, const ::grpc::ByteBuffer* req,
+                                 ::grpc::ByteBuffer* resp) override {
+    if (level_ != GRPC_COMPRESS_LEVEL_NONE) ctx->set_compression_level(level_);
+    ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    auto msg = std::make_shared<inf::ModelInferRequest>();
+    auto request = std::make_unique<core::InferenceRequest>();
+    auto requested = std::make_shared<std::vector<std::string>>();
+    Status decoded = ParseInferMessage(*req, msg.get());
+    if (decoded.ok()) decoded = DecodeInferRequest(*msg, request.get(), requested.get());
+    if (!decoded.ok()) {
+      reactor->Finish(ToGrpc(decoded));
+      return reactor;
+    }
+    request->buffer_owner = std::make_shared<RequestOwner>(
+        RequestOwner{std::move(msg), std::move(request->buffer_owner)});
+    // `resp` lives until Finish.
+    request->set_callback([reactor, resp, requested](std::unique_ptr<core::InferenceResponse> r) {
+      Status s = r->status;
+      inf::ModelInferResponse out;
+      if (s.ok()) s = EncodeInferResponse(*r, *requested, &out);
+      if (s.ok()) s = Serialize(out, resp);
+      reactor->Finish(ToGrpc(s));
+    });
+    server_->Infer(std::move(request));
+    return reactor;
+  }
+
+  ::grpc::ServerBidiReactor<::grpc::ByteBuffer, ::grpc::ByteBuffer>* ModelStreamInfer(
+      CallbackServerContext* ctx) override {
+    return new StreamReactor(server_, level_, ctx);
+  }
+
+  ServerUnaryReactor* RepositoryIndex(CallbackServerContext* ctx,
+                                      const inf::RepositoryIndexRequest* req,
+                                      inf::RepositoryIndexResponse* resp) override {
+    if (!req->repository_name().empty()) {
+      return Answer(ctx, Unimplemented("repository_name is not supported: the index covers "
+                                       "every repository"));
+    }
+    for (const auto& e : server_->ModelIndex()) {
+      if (req->ready() && e.state != core::ModelState::kReady) continue;
+      auto* m = resp->add_models();
+      m->set_name(e.name);
+      if (e.version >= 0) m->set_version(std::to_string(e.version));
+      m->set_state(std::string(core::ModelStateName(e.state)));
+      m->set_reason(e.reason);
+    }
+    return Answer(ctx, Status::Ok());
+  }
+
+  ServerUnaryReactor* CudaSharedMemoryStatus(CallbackServerContext* ctx,
+                                             const inf::CudaSharedMemoryStatusRequest* req,
+                                             inf::CudaSharedMemoryStatusResponse*) override {
+    if (!req->name().empty()) {
+      return Answer(
+          ctx, NotFound("no CUDA shared memory region named '" + req->name() + "' is registered"));
+    }
+    return Answer(ctx, Status::Ok());  // none registered
+  }
+
+  ServerUnaryReactor* CudaSharedMemoryRegister(CallbackServerContext* ctx,
+                                               const inf::CudaSharedMemoryRegisterRequest*,
+                                               inf::CudaSharedMemoryRegisterResponse*) override {
+    return Answer(ctx, Unimplemented("CUDA shared memory is not supported on this "
+                                     "build/machine"));
+  }
+
+  ServerUnaryReactor* CudaSharedMemoryUnregister(
+      CallbackServerContext* ctx, const inf::CudaSharedMemoryUnregisterRequest*,
+      inf::CudaSharedMemoryUnregisterResponse*) override {
+    return Answer(ctx, Status::Ok());  // nothing is ever registered
+  }
+
+  // Features colleagues are building; until then a clear UNIMPLEMENTED.
+  ServerUnaryReactor* ModelStatistics(CallbackServerContext* ctx,
+                                      const inf::ModelStatisticsRequest*,
+                                      inf::ModelStatisticsResponse*) override {
+    return NotYet(ctx, "the statistics extension (ModelStatistics)");
+  }
+  ServerUnaryReactor* RepositoryModelLoad(CallbackServerContext* ctx,
+                                          const inf::RepositoryModelLoadRequest*,
+                                          inf::RepositoryModelLoadResponse*) override {
+    return NotYet(ctx, "model control (RepositoryModelLoad; --model-control-mode=explicit)");
+  }
+  ServerUnaryReactor* RepositoryModelUnload(CallbackServerContext* ctx,
+                                            const inf::RepositoryModelUnloadRequest*,
+                                            inf::RepositoryModelUnloadResponse*) override {
+    return NotYet(ctx, "model control (RepositoryModelUnload; --model-control-mode=explicit)");
+  }
+  ServerUnaryReactor* SystemSharedMemoryStatus(CallbackServerContext* ctx,
+                                               const inf::SystemSharedMemoryStatusRequest*,
+                                               inf::SystemSharedMemoryStatusResponse*) override {
+    return NotYet(ctx, "system shared memory (SystemSharedMemoryStatus)");
+  }
+  ServerUnaryReactor* SystemSharedMemoryRegister(
+      CallbackServerContext* ctx, const inf::SystemSharedMemoryRegisterRequest*,
+      inf::SystemSharedMemoryRegisterResponse*) override {
+    return NotYet(ctx, "system shared memory (SystemSharedMemoryRegister)");
+  }
+  ServerUnaryReactor* SystemSharedMemoryUnregister(
+      CallbackServerContext* ctx, const inf::SystemSharedMemoryUnregisterRequest*,
+      inf::SystemSharedMemoryUnregisterResponse*) override {
+    return NotYet(ctx, "system shared memory (SystemSharedMemoryUnregister)");
+  }
+  ServerUnaryReactor* TraceSetting(CallbackServerContext* ctx, const inf::TraceSettingRequest*,
+                                   inf::TraceSettingResponse*) override {
+    return NotYet(ctx, "the trace extension (TraceSetting)");
+  }
+  ServerUnaryReactor* LogSettings(CallbackServerContext* ctx, const inf::LogSettingsRequest*,
+                                  inf::LogSettingsResponse*) override {
+    return NotYet(ctx, "the logging extension (LogSettings)");
+  }
+
+ private:
+  core::InferenceServer* const server_;
+  const grpc_compression_level level_;
+};
+
+// ---- grpc.health.v1.Health ----
+
+class HealthService final : public health::Health::CallbackService {
+ public:
+  explicit HealthService(core::InferenceServer* server) : server_(server) {}
+
+  ServerUnaryReactor* Check(CallbackServerContext* ctx, const health::HealthCheckRequest* req,
+                            health::HealthCheckResponse* resp) override {
+    if (!Known(req->service())) {
+      return Answer(ctx, NotFound("unknown service '" + req->service() + "'"));
+    }
+    resp->set_status(Current());
+    return Answer(ctx, Status::Ok());
+  }
+
+  // Sends the current status once and ends the stream.
+  ::grpc::ServerWriteReactor<health::HealthCheckResponse>* Watch(
+      CallbackServerContext*, const health::HealthCheckRequest* req) override {
+    class Once final : public ::grpc::ServerWriteReactor<health::HealthCheckResponse> {
+     public:
+      explicit Once(health::HealthCheckResponse::ServingStatus s) {
+        resp_.set_status(s);
+        StartWriteAndFinish(&resp_, ::grpc::WriteOptions(), ::grpc::Status::OK);
+      }
+      void OnDone() override { delete this; }
+
+     private:
+      health::HealthCheckResponse resp_;
+    };
+    return new Once(Known(req->service()) ? Current()
+                                          : health::HealthCheckResponse::SERVICE_UNKNOWN);
+  }
+
+ private:
+  static bool Known(const std::string& service) {
+    return service.empty() || service == "inference.GRPCInferenceService";
+  }
+  health::HealthCheckResponse::ServingStatus Current() const {
+    return server_->IsLive() && server_->IsReady() ? health::HealthCheckResponse::SERVING
+                                                   : health::HealthCheckResponse::NOT_SERVING;
+  }
+  core::InferenceServer* const server_;
+};
+
+StatusOr<grpc_compression_level> CompressionLevel(const std::string& name) {
+  if (name == "none") return GRPC_COMPRESS_LEVEL_NONE;
+  if (name == "low") return GRPC_COMPRESS_LEVEL_LOW;
+  if (name == "medium") return GRPC_COMPRESS_LEVEL_MED;
+  if (name == "high") return GRPC_COMPRESS_LEVEL_HIGH;
+  return InvalidArgument(
+      "--grpc-infer-response-compression-level must be none, low, medium or "
+      "high, got '" +
+      name + "'");
+}
+
+StatusOr<std::string> ReadFile(const std::string& path, const char* flag) {
+  if (path.empty()) return InvalidArgument(std::string(flag) + " is required with SSL");
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (!in) return InvalidArgument(std::string("cannot read ") + flag + " file '" + path + "'");
+  return ss.str();
+}
+
+StatusOr<std::shared_ptr<::grpc::ServerCredentials>> Credentials(const GrpcServerOptions& o) {
+  if (!o.use_ssl && !o.use_ssl_mutual) return ::grpc::InsecureServerCredentials();
+  ::grpc::SslServerCredentialsOptions ssl;
+  ::grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  ASSIGN_OR_RETURN(pair.private_key, ReadFile(o.server_key, "--grpc-server-key"));
+  ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(o.server_cert, "--grpc-server-cert"));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (o.use_ssl_mutual || !o.root_cert.empty()) {
+    ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(o.root_cert, "--grpc-root-cert"));
+  }
+  ssl.client_certificate_request = o.use_ssl_mutual
+                                       ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                       : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+  return ::grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
+
+struct GrpcServer::Impl {
+  Impl(core::InferenceServer* server, grpc_compression_level level)
+      : inference(server, level), health(server) {}
+  InferenceService inference;
+  HealthService health;
+  std::unique_ptr<::grpc::Server> server;
+  int port = 0;
+  bool stopped = false;
+};
+
+StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOptions& o,
+                                                        core::InferenceServer* server) {
+  ASSIGN_OR_RETURN(grpc_compression_level level,
+                   CompressionLevel(o.infer_response_compression_level));
+  ASSIGN_OR_RETURN(auto creds, Credentials(o));
+  auto impl = std::make_unique<Impl>(server, level);
+  std::string address = o.address.find(':') != std::string::npos && o.address[0] != '['
+                            ? "[" + o.address + "]"
+                            : o.address;
+  address += ":" + std::to_string(o.port);
+  ::grpc::ServerBuilder b;
+  b.AddListeningPort(address, creds, &impl->port);
+  b.RegisterService(&impl->inference);
+  b.RegisterService(&impl->health);
+  // No message size limit (gRPC's default 4 MiB refuses a batch of images).
+  b.SetMaxReceiveMessageSize(-1);
+  b.SetMaxSendMessageSize(-1);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, o.keepalive_time_ms);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, o.keepalive_timeout_ms);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+                       o.keepalive_permit_without_calls ? 1 : 0);
+  b.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, o.http2_max_pings_without_data);
+  b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                       o.http2_min_recv_ping_interval_without_data_ms);
+  b.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, o.http2_max_ping_strikes);
+  impl->server = b.BuildAndStart();
+  if (!impl->server || impl->port == 0) {
+    return Unavailable("cannot start the gRPC server on " + address +
+                       " (address in use or not available?)");
+  }
+  return std::unique_ptr<GrpcServer>(new GrpcServer(std::move(impl)));
+}
+
+GrpcServer::GrpcServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+GrpcServer::~GrpcServer() { Stop(std::chrono::milliseconds(0)); }
+
+int GrpcServer::port() const { return impl_->port; }
+
+void GrpcServer::Stop(std::chrono::milliseconds drain) {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->server->Shutdown(std::chrono::system_clock::now() + drain);
+  impl_->server->Wait();
+}
+
+}  // namespace nereid::server::grpc
