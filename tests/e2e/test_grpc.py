@@ -237,18 +237,18 @@ class Extensions(GrpcTestCase):
                   "model control"),
                  ("RepositoryModelUnload", pb.RepositoryModelUnloadRequest(model_name="simple"),
                   "model control"),
-                 ("SystemSharedMemoryStatus", pb.SystemSharedMemoryStatusRequest(),
-                  "system shared memory"),
-                 ("SystemSharedMemoryRegister", pb.SystemSharedMemoryRegisterRequest(),
-                  "system shared memory"),
-                 ("SystemSharedMemoryUnregister", pb.SystemSharedMemoryUnregisterRequest(),
-                  "system shared memory"),
-                 ("TraceSetting", pb.TraceSettingRequest(), "trace"),
                  ("LogSettings", pb.LogSettingsRequest(), "logging")]
         for method, req, fragment in cases:
             with self.subTest(method=method):
                 self.assertRpcError(lambda: call(method, req), grpc.StatusCode.UNIMPLEMENTED,
                                     fragment)
+        # System shared memory works (test_shm_classify_trace) but is off by default.
+        for method, req in (("SystemSharedMemoryStatus", pb.SystemSharedMemoryStatusRequest()),
+                            ("SystemSharedMemoryUnregister",
+                             pb.SystemSharedMemoryUnregisterRequest())):
+            with self.subTest(method=method):
+                self.assertRpcError(lambda: call(method, req),
+                                    grpc.StatusCode.FAILED_PRECONDITION, "--allow-client-shm=true")
 
 
 class Infer(GrpcTestCase):

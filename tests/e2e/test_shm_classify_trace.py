@@ -6,6 +6,8 @@ Run: NEREID_BIN=build/nereid /usr/bin/python3 -m unittest tests/e2e/test_shm_cla
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -15,7 +17,7 @@ from multiprocessing import shared_memory
 import numpy as np
 import requests
 
-from server_fixture import Server, copy_example, make_repo
+from server_fixture import REPO_ROOT, Server, copy_example, make_repo
 
 TIMEOUT = 30
 server = None
@@ -457,6 +459,118 @@ class TraceFile(unittest.TestCase, ErrorAssertions):
             with self.assertRaises(RuntimeError) as ctx:
                 Server(*args)
             self.assertIn(fragment, str(ctx.exception))
+
+
+class Grpc(unittest.TestCase):
+    """The same registry and trace settings through GRPCInferenceService."""
+
+    @classmethod
+    def setUpClass(cls):
+        import grpc
+        cls.grpc = grpc
+        cls.gen = tempfile.mkdtemp(prefix="nereid_shm_grpc_py_")
+        proto = os.path.join(REPO_ROOT, "proto")
+        subprocess.run(["protoc", f"--python_out={cls.gen}", f"-I{proto}",
+                        os.path.join(proto, "model_config.proto"),
+                        os.path.join(proto, "grpc_service.proto")], check=True)
+        sys.path.insert(0, cls.gen)
+        import grpc_service_pb2
+        cls.pb = grpc_service_pb2
+        cls.dir = tempfile.mkdtemp(prefix="nereid_shm_grpc_")
+        cls.trace_file = os.path.join(cls.dir, "trace.json")
+        cls.srv = Server("--allow-client-shm=true", "--trace-config",
+                         f"triton,file={cls.trace_file}")
+        cls.channel = grpc.insecure_channel(cls.srv.grpc_target)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        cls.srv.__exit__(None, None, None)
+        sys.path.remove(cls.gen)
+        shutil.rmtree(cls.gen, ignore_errors=True)
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def call(self, method, request):
+        stub = self.channel.unary_unary(
+            "/inference.GRPCInferenceService/" + method,
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=getattr(self.pb, method + "Response").FromString)
+        return stub(request, timeout=TIMEOUT)
+
+    def assertRpcError(self, fn, code, fragment):
+        with self.assertRaises(self.grpc.RpcError) as ctx:
+            fn()
+        self.assertEqual(ctx.exception.code(), code, ctx.exception.details())
+        self.assertIn(fragment, ctx.exception.details())
+
+    def test_shared_memory_register_infer_unregister(self):
+        pb = self.pb
+        shm = shared_memory.SharedMemory(create=True, size=256)
+        self.addCleanup(shm.unlink)
+        self.addCleanup(shm.close)
+        x = np.array([[0.5, -1.5, 2.25]], np.float32)
+        shm.buf[:12] = x.tobytes()
+        self.call("SystemSharedMemoryRegister", pb.SystemSharedMemoryRegisterRequest(
+            name="g", key="/" + shm.name.lstrip("/"), offset=0, byte_size=256))
+        self.assertRpcError(lambda: self.call("SystemSharedMemoryRegister",
+                                              pb.SystemSharedMemoryRegisterRequest(
+                                                  name="g", key=shm.name, byte_size=8)),
+                            self.grpc.StatusCode.ALREADY_EXISTS, "already registered")
+        status = self.call("SystemSharedMemoryStatus", pb.SystemSharedMemoryStatusRequest())
+        self.assertEqual(status.regions["g"].byte_size, 256)
+        # Visible over HTTP too: one registry for both front ends.
+        self.assertEqual([r["name"] for r in get("/v2/systemsharedmemory/status", self.srv)
+                          .json()], ["g"])
+        # Input in shm (no contents, no raw entry); output into shm at offset 64.
+        req = pb.ModelInferRequest(model_name="identity_fp32")
+        t = req.inputs.add(name="INPUT0", datatype="FP32", shape=[1, 3])
+        t.parameters["shared_memory_region"].string_param = "g"
+        t.parameters["shared_memory_byte_size"].int64_param = 12
+        o = req.outputs.add(name="OUTPUT0")
+        o.parameters["shared_memory_region"].string_param = "g"
+        o.parameters["shared_memory_offset"].int64_param = 64
+        o.parameters["shared_memory_byte_size"].int64_param = 64
+        resp = self.call("ModelInfer", req)
+        self.assertEqual(resp.outputs[0].parameters["shared_memory_byte_size"].int64_param, 12)
+        self.assertEqual(list(resp.raw_output_contents), [b""])
+        np.testing.assert_array_equal(np.frombuffer(bytes(shm.buf[64:76]), np.float32), x[0])
+        # Shared-memory input with typed contents is refused.
+        t.contents.fp32_contents.extend([1, 2, 3])
+        self.assertRpcError(lambda: self.call("ModelInfer", req),
+                            self.grpc.StatusCode.INVALID_ARGUMENT, "must not carry contents")
+        self.call("SystemSharedMemoryUnregister", pb.SystemSharedMemoryUnregisterRequest(name="g"))
+        self.assertRpcError(lambda: self.call("SystemSharedMemoryStatus",
+                                              pb.SystemSharedMemoryStatusRequest(name="g")),
+                            self.grpc.StatusCode.NOT_FOUND, "not registered")
+        self.call("SystemSharedMemoryUnregister", pb.SystemSharedMemoryUnregisterRequest())
+
+    def test_trace_setting(self):
+        pb = self.pb
+        req = pb.TraceSettingRequest()
+        req.settings["trace_rate"].value.append("3")
+        resp = self.call("TraceSetting", req)
+        self.assertEqual(list(resp.settings["trace_rate"].value), ["3"])
+        self.assertEqual(list(resp.settings["trace_level"].value), ["OFF"])
+        self.assertEqual(get("/v2/trace/setting", self.srv).json()["trace_rate"], "3")
+        req = pb.TraceSettingRequest(model_name="identity_fp32")
+        req.settings["trace_level"].value.append("TIMESTAMPS")
+        resp = self.call("TraceSetting", req)
+        self.assertEqual(list(resp.settings["trace_level"].value), ["TIMESTAMPS"])
+        req = pb.TraceSettingRequest(model_name="identity_fp32")
+        req.settings["trace_level"].SetInParent()  # empty list = reset to the global OFF
+        self.assertEqual(list(self.call("TraceSetting", req).settings["trace_level"].value),
+                         ["OFF"])
+        req = pb.TraceSettingRequest()
+        req.settings["trace_rate"].SetInParent()
+        self.assertEqual(list(self.call("TraceSetting", req).settings["trace_rate"].value),
+                         ["1000"])
+        bad = pb.TraceSettingRequest()
+        bad.settings["trace_file"].value.append("/tmp/elsewhere")
+        self.assertRpcError(lambda: self.call("TraceSetting", bad),
+                            self.grpc.StatusCode.INVALID_ARGUMENT, "cannot be changed")
+        self.assertRpcError(lambda: self.call("TraceSetting",
+                                              pb.TraceSettingRequest(model_name="nope")),
+                            self.grpc.StatusCode.NOT_FOUND, "nope")
 
 
 class SharedMemoryDisabled(unittest.TestCase, ErrorAssertions):

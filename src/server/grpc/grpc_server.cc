@@ -35,6 +35,7 @@
 #include "health.grpc.pb.h"
 #include "server/grpc/infer_codec.h"
 #include "server/kserve/kserve.h"
+#include "server/kserve/trace_settings.h"
 
 namespace nereid::server::grpc {
 namespace {
@@ -397,24 +398,58 @@ class InferenceService final : public ServiceBase {
                                             inf::RepositoryModelUnloadResponse*) override {
     return NotYet(ctx, "model control (RepositoryModelUnload; --model-control-mode=explicit)");
   }
+  // System shared memory and trace settings: the core registry / trace
+  // manager the HTTP endpoints use, so both front ends see the same state.
   ServerUnaryReactor* SystemSharedMemoryStatus(CallbackServerContext* ctx,
-                                               const inf::SystemSharedMemoryStatusRequest*,
-                                               inf::SystemSharedMemoryStatusResponse*) override {
-    return NotYet(ctx, "system shared memory (SystemSharedMemoryStatus)");
+                                               const inf::SystemSharedMemoryStatusRequest* req,
+                                               inf::SystemSharedMemoryStatusResponse* resp) override {
+    auto regions = server_->system_shared_memory().Regions(req->name());
+    if (!regions.ok()) return Answer(ctx, regions.status());
+    for (const auto& r : *regions) {
+      auto& out = (*resp->mutable_regions())[r.name];
+      out.set_name(r.name);
+      out.set_key(r.key);
+      out.set_offset(r.offset);
+      out.set_byte_size(r.byte_size);
+    }
+    return Answer(ctx, Status::Ok());
   }
   ServerUnaryReactor* SystemSharedMemoryRegister(
-      CallbackServerContext* ctx, const inf::SystemSharedMemoryRegisterRequest*,
+      CallbackServerContext* ctx, const inf::SystemSharedMemoryRegisterRequest* req,
       inf::SystemSharedMemoryRegisterResponse*) override {
-    return NotYet(ctx, "system shared memory (SystemSharedMemoryRegister)");
+    return Answer(ctx, server_->system_shared_memory().Register(req->name(), req->key(),
+                                                                 req->offset(), req->byte_size()));
   }
   ServerUnaryReactor* SystemSharedMemoryUnregister(
-      CallbackServerContext* ctx, const inf::SystemSharedMemoryUnregisterRequest*,
+      CallbackServerContext* ctx, const inf::SystemSharedMemoryUnregisterRequest* req,
       inf::SystemSharedMemoryUnregisterResponse*) override {
-    return NotYet(ctx, "system shared memory (SystemSharedMemoryUnregister)");
+    auto& shm = server_->system_shared_memory();
+    return Answer(ctx, req->name().empty() ? shm.UnregisterAll() : shm.Unregister(req->name()));
   }
-  ServerUnaryReactor* TraceSetting(CallbackServerContext* ctx, const inf::TraceSettingRequest*,
-                                   inf::TraceSettingResponse*) override {
-    return NotYet(ctx, "the trace extension (TraceSetting)");
+  ServerUnaryReactor* TraceSetting(CallbackServerContext* ctx, const inf::TraceSettingRequest* req,
+                                   inf::TraceSettingResponse* resp) override {
+    const std::string& model = req->model_name();
+    if (!model.empty()) {
+      auto m = server_->GetModel(model, -1);
+      if (!m.ok() && m.status().code() == nereid::StatusCode::kNotFound) return Answer(ctx, m.status());
+    }
+    if (!req->settings().empty()) {
+      std::vector<std::pair<std::string, TraceSettingValue>> settings;
+      for (const auto& [key, value] : req->settings()) {
+        TraceSettingValue v;  // an empty value list resets, as JSON null does
+        if (value.value_size() > 0) v.emplace(value.value().begin(), value.value().end());
+        settings.emplace_back(key, std::move(v));
+      }
+      auto update = ParseTraceSettingsUpdate(settings);
+      if (!update.ok()) return Answer(ctx, update.status());
+      Status st = server_->trace().Update(model, *update);
+      if (!st.ok()) return Answer(ctx, st);
+    }
+    for (const auto& [key, values] : TraceSettingsToStrings(server_->trace().Settings(model))) {
+      auto& out = (*resp->mutable_settings())[key];
+      for (const auto& v : values) out.add_value(v);
+    }
+    return Answer(ctx, Status::Ok());
   }
   ServerUnaryReactor* LogSettings(CallbackServerContext* ctx, const inf::LogSettingsRequest*,
                                   inf::LogSettingsResponse*) override {

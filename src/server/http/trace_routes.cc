@@ -4,10 +4,9 @@
 #include <rapidjson/writer.h>
 #include <simdjson.h>
 
-#include <charconv>
-
 #include "server/http/infer_codec.h"
 #include "server/kserve/kserve.h"
+#include "server/kserve/trace_settings.h"
 
 namespace nereid::server::http {
 namespace {
@@ -27,77 +26,35 @@ HttpResponse Error(const Status& s) { return Reply(HttpStatusFor(s.code()), Erro
 std::string SettingsJson(const core::TraceSettings& s) {
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  auto number = [&w](const char* key, int64_t v) {
-    w.Key(key);
-    std::string text = std::to_string(v);
-    w.String(text.c_str(), text.size());
-  };
   w.StartObject();
-  w.Key("trace_level");
-  w.StartArray();
-  w.String(s.level == core::TraceLevel::kOff ? "OFF" : "TIMESTAMPS");
-  w.EndArray();
-  number("trace_rate", s.rate);
-  number("trace_count", s.count);
-  number("log_frequency", s.log_frequency);
-  w.Key("trace_file");
-  w.String(s.file.c_str(), s.file.size());
-  w.Key("trace_mode");
-  w.String("triton");
+  for (const auto& [key, values] : TraceSettingsToStrings(s)) {
+    w.Key(key.c_str(), key.size());
+    if (key == "trace_level") w.StartArray();
+    for (const auto& v : values) w.String(v.c_str(), v.size());
+    if (key == "trace_level") w.EndArray();
+  }
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-// A number given as a JSON integer or a string of digits (Triton's form).
-Status ParseNumber(std::string_view key, element v, core::SettingUpdate<int64_t>* out) {
-  out->present = true;
-  if (v.is_null()) return Status::Ok();
-  int64_t n = 0;
+// JSON values to the shared string form: null resets; a string, an integer
+// or an array of strings are values.
+StatusOr<TraceSettingValue> ToStrings(std::string_view key, element v) {
+  if (v.is_null()) return TraceSettingValue();
+  if (v.is_string()) return TraceSettingValue({std::string(v.get_string().value_unsafe())});
   if (v.type() == element_type::INT64) {
-    n = v.get_int64().value_unsafe();
-  } else if (v.is_string()) {
-    std::string_view s = v.get_string().value_unsafe();
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-    if (s.empty() || ec != std::errc() || p != s.data() + s.size()) {
-      return InvalidArgument(std::string(key) + " must be an integer, got '" + std::string(s) +
-                             "'");
+    return TraceSettingValue({std::to_string(v.get_int64().value_unsafe())});
+  }
+  simdjson::dom::array items;
+  if (!v.get_array().get(items)) {
+    std::vector<std::string> out;
+    for (element e : items) {
+      if (!e.is_string()) return InvalidArgument(std::string(key) + " must hold strings");
+      out.emplace_back(e.get_string().value_unsafe());
     }
-  } else {
-    return InvalidArgument(std::string(key) + " must be an integer or a string of digits");
+    return TraceSettingValue(std::move(out));
   }
-  out->value = n;
-  return Status::Ok();
-}
-
-Status ParseLevelName(std::string_view s, bool* timestamps) {
-  if (s == "TIMESTAMPS") {
-    *timestamps = true;
-  } else if (s == "TENSORS") {
-    return Unimplemented("trace level TENSORS is not supported (only OFF and TIMESTAMPS)");
-  } else if (s != "OFF") {
-    return InvalidArgument("unknown trace level '" + std::string(s) + "' (OFF or TIMESTAMPS)");
-  }
-  return Status::Ok();
-}
-
-Status ParseLevel(element v, core::SettingUpdate<core::TraceLevel>* out) {
-  out->present = true;
-  if (v.is_null()) return Status::Ok();
-  bool timestamps = false;
-  if (v.is_string()) {
-    RETURN_IF_ERROR(ParseLevelName(v.get_string().value_unsafe(), &timestamps));
-  } else if (v.is_array()) {
-    simdjson::dom::array levels;
-    if (v.get_array().get(levels)) return InvalidArgument("trace_level must be an array");
-    for (element e : levels) {
-      if (!e.is_string()) return InvalidArgument("trace_level must hold strings");
-      RETURN_IF_ERROR(ParseLevelName(e.get_string().value_unsafe(), &timestamps));
-    }
-  } else {
-    return InvalidArgument("trace_level must be an array of strings");
-  }
-  out->value = timestamps ? core::TraceLevel::kTimestamps : core::TraceLevel::kOff;
-  return Status::Ok();
+  return InvalidArgument(std::string(key) + " must be a string, an integer or an array of strings");
 }
 
 StatusOr<core::TraceSettingsUpdate> ParseUpdate(const std::string& body) {
@@ -111,28 +68,12 @@ StatusOr<core::TraceSettingsUpdate> ParseUpdate(const std::string& body) {
   if (doc.get_object().get(obj)) {
     return InvalidArgument("trace setting request must be a JSON object");
   }
-  core::TraceSettingsUpdate u;
+  std::vector<std::pair<std::string, TraceSettingValue>> settings;
   for (auto [key, value] : obj) {
-    if (key == "trace_level") {
-      RETURN_IF_ERROR(ParseLevel(value, &u.level));
-    } else if (key == "trace_rate") {
-      RETURN_IF_ERROR(ParseNumber(key, value, &u.rate));
-    } else if (key == "trace_count") {
-      RETURN_IF_ERROR(ParseNumber(key, value, &u.count));
-    } else if (key == "log_frequency") {
-      RETURN_IF_ERROR(ParseNumber(key, value, &u.log_frequency));
-    } else if (key == "trace_file") {
-      u.file.present = true;
-    } else if (key == "trace_mode") {
-      std::string_view mode;
-      if (!value.is_null() && (value.get_string().get(mode) || mode != "triton")) {
-        return Unimplemented("only trace_mode 'triton' is supported");
-      }
-    } else {
-      return InvalidArgument("unknown trace setting '" + std::string(key) + "'");
-    }
+    ASSIGN_OR_RETURN(TraceSettingValue v, ToStrings(key, value));
+    settings.emplace_back(std::string(key), std::move(v));
   }
-  return u;
+  return ParseTraceSettingsUpdate(settings);
 }
 
 }  // namespace
