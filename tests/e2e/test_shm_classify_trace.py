@@ -572,6 +572,31 @@ class Grpc(unittest.TestCase):
                                               pb.TraceSettingRequest(model_name="nope")),
                             self.grpc.StatusCode.NOT_FOUND, "nope")
 
+    def test_grpc_requests_are_traced(self):
+        pb = self.pb
+        trace_file = os.path.join(self.dir, "grpc_trace.json")
+        with Server("--trace-config", f"triton,file={trace_file}", "--trace-config",
+                    "level=TIMESTAMPS", "--trace-config", "rate=1", "--trace-config",
+                    "count=1") as srv:
+            ch = self.grpc.insecure_channel(srv.grpc_target)
+            self.addCleanup(ch.close)
+            stub = ch.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                  request_serializer=lambda m: m.SerializeToString(),
+                                  response_deserializer=pb.ModelInferResponse.FromString)
+            infer = pb.ModelInferRequest(model_name="identity_fp32")
+            infer.inputs.add(name="INPUT0", datatype="FP32", shape=[1, 1])
+            infer.raw_input_contents.append(np.float32(1).tobytes())
+            stub(infer, timeout=TIMEOUT)
+            stub(infer, timeout=TIMEOUT)  # the count is spent
+            self.assertEqual(srv.stop(), 0)
+        with open(trace_file) as f:
+            traces = json.load(f)
+        self.assertEqual(len(traces), 1)
+        names = {t["name"] for t in traces[0]["timestamps"]}
+        self.assertTrue({"GRPC_WAITREAD_END", "REQUEST_START", "QUEUE_START", "COMPUTE_START",
+                         "COMPUTE_END", "REQUEST_END", "GRPC_SEND_START", "GRPC_SEND_END"}
+                        <= names, names)
+
 
 class SharedMemoryDisabled(unittest.TestCase, ErrorAssertions):
     def test_default_refuses_client_shm(self):

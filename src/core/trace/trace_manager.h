@@ -6,8 +6,9 @@
 // a setting governs, every trace_rate-th is traced while trace_count is not
 // 0 (-1 = unlimited; each trace decrements a positive count). A traced
 // request carries a Trace that front ends, core and the scheduler stamp
-// (HTTP_RECV_END, REQUEST_START, QUEUE_START, COMPUTE_START, COMPUTE_END,
-// REQUEST_END, HTTP_SEND_START, HTTP_SEND_END; steady-clock ns). When the
+// (HTTP_RECV_END or GRPC_WAITREAD_END, REQUEST_START, QUEUE_START,
+// COMPUTE_START, COMPUTE_END, REQUEST_END, HTTP_/GRPC_SEND_START and _END;
+// steady-clock ns). When the
 // last reference to a Trace goes, it becomes one JSON object
 // {"id","model_name","model_version","timestamps":[{"name","ns"}]} of the
 // trace file, which is a JSON array: with log_frequency 0 the traces are

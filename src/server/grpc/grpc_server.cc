@@ -81,6 +81,14 @@ struct RequestOwner {
   std::shared_ptr<const void> decoded;
 };
 
+// Samples a decoded request for tracing (one atomic load when tracing is off).
+std::shared_ptr<core::Trace> StartTrace(core::InferenceServer* server,
+                                        core::InferenceRequest* request) {
+  request->trace = server->trace().Start(request->model_name);
+  if (request->trace) request->trace->Record("GRPC_WAITREAD_END");
+  return request->trace;
+}
+
 ServerUnaryReactor* NotYet(CallbackServerContext* ctx, const std::string& feature) {
   return Answer(ctx, Unimplemented(feature + " is not supported by this server yet"));
 }
@@ -132,8 +140,12 @@ class StreamReactor final
     if (!decoded.ok()) return Deliver(slot, decoded, nullptr, {});
     request->buffer_owner = std::make_shared<RequestOwner>(
         RequestOwner{std::move(msg), std::move(request->buffer_owner)});
-    request->set_callback([this, slot, requested](std::unique_ptr<core::InferenceResponse> r) {
+    std::shared_ptr<core::Trace> trace = StartTrace(server_, request.get());
+    request->set_callback([this, slot, requested, trace = std::move(trace)](
+                              std::unique_ptr<core::InferenceResponse> r) {
+      if (trace) trace->Record("GRPC_SEND_START");
       Deliver(slot, r->status, r.get(), *requested);
+      if (trace) trace->Record("GRPC_SEND_END");
     });
     server_->Infer(std::move(request));
   }
@@ -325,12 +337,16 @@ class InferenceService final : public ServiceBase {
     request->buffer_owner = std::make_shared<RequestOwner>(
         RequestOwner{std::move(msg), std::move(request->buffer_owner)});
     // `resp` lives until Finish.
-    request->set_callback([reactor, resp, requested](std::unique_ptr<core::InferenceResponse> r) {
+    std::shared_ptr<core::Trace> trace = StartTrace(server_, request.get());
+    request->set_callback([reactor, resp, requested, trace = std::move(trace)](
+                              std::unique_ptr<core::InferenceResponse> r) {
+      if (trace) trace->Record("GRPC_SEND_START");
       Status s = r->status;
       inf::ModelInferResponse out;
       if (s.ok()) s = EncodeInferResponse(*r, *requested, &out);
       if (s.ok()) s = Serialize(out, resp);
       reactor->Finish(ToGrpc(s));
+      if (trace) trace->Record("GRPC_SEND_END");
     });
     server_->Infer(std::move(request));
     return reactor;
