@@ -1,14 +1,23 @@
-// Minimal leveled logging to stderr, configured once at start-up.
+// Minimal leveled logging to stderr (or --log-file), adjustable at run time
+// through the logging extension (GET/POST /v2/logging).
 //
 //   NLOG(INFO) << "loaded " << name;
 //   NLOG_VERBOSE(1) << "detail";
 //
+// Formats: default  "I1128 09:01:05.123456 file.cc:12] message"
+//          ISO8601  "2026-11-28T09:01:05Z I file.cc:12] message"
+//
 // Thread safety: each message is written with one write() call, so lines
-// from different threads never interleave. Level setters are atomic.
+// from different threads never interleave. Level, verbosity and format
+// setters are atomic and may be called at any time. SetLogFile is meant for
+// start-up; it is thread-safe too (the previous file stays open, so a
+// message being written concurrently never hits a closed descriptor).
 #pragma once
 
 #include <sstream>
 #include <string>
+
+#include "common/status.h"
 
 namespace nereid::logging {
 
@@ -18,6 +27,18 @@ void SetEnabled(Level level, bool enabled);
 bool IsEnabled(Level level);
 void SetVerboseLevel(int level);
 int VerboseLevel();
+
+enum class Format { kDefault, kIso8601 };
+void SetFormat(Format format);
+Format GetFormat();
+// "default" / "ISO8601" (Triton's names).
+const char* FormatName(Format format);
+
+// Appends messages to `path` (created if missing) instead of stderr; an
+// empty path goes back to stderr. Errors name the file.
+Status SetLogFile(const std::string& path);
+// The current log file ("" for stderr).
+std::string LogFile();
 
 class Message {
  public:

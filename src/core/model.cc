@@ -63,18 +63,32 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
     }
   }
   model->backend_model_ = std::move(backend_model);
-  model->scheduler_ =
-      std::make_unique<DefaultScheduler>(model->name(), std::move(instances), clock);
+  model->stats_ = std::make_unique<ModelStatistics>(model->name(), version, clock);
+  model->scheduler_ = std::make_unique<DefaultScheduler>(model->name(), std::move(instances),
+                                                         clock, model->stats_.get());
   return model;
 }
 
 void Model::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stopped_ = true;
+  }
   if (scheduler_) scheduler_->Stop();
 }
 
 std::shared_ptr<const std::vector<std::string>> Model::Labels(const std::string& output) const {
   auto it = labels_.find(output);
   return it == labels_.end() ? nullptr : it->second;
+}
+
+bool Model::TryEnqueue(std::unique_ptr<InferenceRequest>& request) const {
+  // Holding stop_mu_ while enqueueing means no request can slip into the
+  // scheduler's queue after Stop() decided the queue is final.
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  if (stopped_) return false;
+  scheduler_->Enqueue(std::move(request));
+  return true;
 }
 
 void Model::Enqueue(std::unique_ptr<InferenceRequest> request) const {

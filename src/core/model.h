@@ -4,12 +4,13 @@
 // Requests hold a shared_ptr<Model> while they run, so unloading a version
 // never frees state under an in-flight request.
 //
-// Thread safety: const methods and Enqueue are thread-safe.
+// Thread safety: const methods, Enqueue, TryEnqueue and Stop are thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "common/status.h"
 #include "core/backend/backend.h"
 #include "core/scheduler/scheduler.h"
+#include "core/statistics.h"
 #include "proto/model_config.pb.h"
 
 namespace nereid::core {
@@ -51,8 +53,16 @@ class Model {
   // Hands a validated request to the scheduler.
   void Enqueue(std::unique_ptr<InferenceRequest> request) const;
 
+  // Like Enqueue, but once Stop() has begun the request is left in
+  // `request` (not completed) and false is returned, so the caller can send
+  // it to the version that replaced this one.
+  bool TryEnqueue(std::unique_ptr<InferenceRequest>& request) const;
+
   // Stops the scheduler after queued requests finish.
   void Stop();
+
+  // This version's statistics (recorded by the scheduler and the server).
+  ModelStatistics& statistics() const { return *stats_; }
 
  private:
   Model(inference::ModelConfig config, int64_t version);
@@ -60,8 +70,11 @@ class Model {
   inference::ModelConfig config_;
   int64_t version_;
   std::unique_ptr<BackendModel> backend_model_;
+  std::unique_ptr<ModelStatistics> stats_;  // before scheduler_: outlives it
   std::unique_ptr<Scheduler> scheduler_;
   std::map<std::string, std::shared_ptr<const std::vector<std::string>>> labels_;
+  mutable std::mutex stop_mu_;  // orders TryEnqueue against Stop
+  bool stopped_ = false;        // guarded by stop_mu_
 };
 
 }  // namespace nereid::core

@@ -7,9 +7,10 @@
 namespace nereid::core {
 
 InferenceServer::InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager,
-                                 std::unique_ptr<TraceManager> trace)
+                                 Clock& clock, std::unique_ptr<TraceManager> trace)
     : options_(std::move(options)),
       manager_(std::move(manager)),
+      clock_(clock),
       shm_(std::make_unique<SystemSharedMemoryRegistry>(options_.allow_client_shm)),
       trace_(std::move(trace)) {}
 
@@ -25,17 +26,35 @@ StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
   mo.repositories = options.repositories;
   mo.auto_complete = options.auto_complete;
   mo.intra_op_threads = options.intra_op_threads;
+  mo.control_mode = options.control_mode;
+  mo.startup_models = options.startup_models;
+  mo.poll_interval = options.poll_interval;
+  mo.temp_directory = options.temp_directory;
+  if (!options.startup_models.empty() && options.control_mode != ModelControlMode::kExplicit) {
+    return InvalidArgument("--load-model needs --model-control-mode=explicit");
+  }
+  if (options.control_mode == ModelControlMode::kPoll && options.poll_interval.count() <= 0) {
+    return InvalidArgument("--repository-poll-secs must be positive in poll mode");
+  }
   auto manager = std::make_unique<ModelManager>(mo, std::move(backends), clock);
-  RETURN_IF_ERROR(manager->LoadAll());
+  RETURN_IF_ERROR(manager->Start());
   return std::unique_ptr<InferenceServer>(
-      new InferenceServer(std::move(options), std::move(manager), std::move(trace)));
+      new InferenceServer(std::move(options), std::move(manager), clock, std::move(trace)));
 }
 
 std::string InferenceServer::Version() { return "0.1.0"; }
 
 std::vector<std::string> InferenceServer::Extensions() {
-  return {"binary_tensor_data", "model_configuration", "parameters",
-          "system_shared_memory", "classification",      "trace"};
+  return {"binary_tensor_data",
+          "model_configuration",
+          "parameters",
+          "statistics",
+          "model_repository",
+          "model_repository(unload_dependents)",
+          "logging",
+          "system_shared_memory",
+          "classification",
+          "trace"};
 }
 
 bool InferenceServer::IsReady() const {
@@ -66,20 +85,22 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
     request->CompleteWithError(model.status());
     return;
   }
+  request->received_ns = clock_.NowNs();
   Status valid = BindShmInputs(*shm_, request.get());
   if (valid.ok()) valid = (*model)->Validate(request.get());
   if (!valid.ok()) {
+    // It reached a model version: a failure of that version (Triton's OTHER).
+    (*model)->statistics().RecordFailure(request->received_ns, clock_.NowNs(),
+                                         FailureReason::kOther);
     request->CompleteWithError(valid);
     return;
   }
   auto shm_outputs = BindShmOutputs(*shm_, *request);
-  if (!shm_outputs.ok()) {
-    request->CompleteWithError(shm_outputs.status());
-    return;
-  }
   auto classify = CollectClassifications(*request, **model);
-  if (!classify.ok()) {
-    request->CompleteWithError(classify.status());
+  if (!shm_outputs.ok() || !classify.ok()) {
+    (*model)->statistics().RecordFailure(request->received_ns, clock_.NowNs(),
+                                         FailureReason::kOther);
+    request->CompleteWithError(!shm_outputs.ok() ? shm_outputs.status() : classify.status());
     return;
   }
   const bool batched = (*model)->config().max_batch_size() > 0;
@@ -110,7 +131,42 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
     request->trace->set_model_version(request->resolved_version);
     request->trace->Record("QUEUE_START");
   }
-  (*model)->Enqueue(std::move(request));
+  // A reload or unload may stop the version between Get and enqueueing; the
+  // request then goes to the version that replaced it, or fails cleanly.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    if ((*model)->TryEnqueue(request)) return;
+    model = manager_->Get(request->model_name, request->model_version);
+    if (!model.ok()) break;
+    valid = (*model)->Validate(request.get());
+    if (!valid.ok()) {
+      model = valid;
+      break;
+    }
+  }
+  request->CompleteWithError(model.ok() ? Unavailable("model '" + request->model_name +
+                                                      "' is being unloaded")
+                                        : model.status());
+}
+
+StatusOr<std::vector<ModelStatsSnapshot>> InferenceServer::Statistics(
+    const std::string& name, int64_t version) const {
+  std::vector<ModelStatsSnapshot> out;
+  for (const auto& e : manager_->Index()) {
+    if (e.state != ModelState::kReady) continue;
+    if (!name.empty() && e.name != name) continue;
+    if (version >= 0 && e.version != version) continue;
+    auto model = manager_->Get(e.name, e.version);
+    if (!model.ok()) continue;  // unloaded since the index was taken
+    out.push_back((*model)->statistics().Snapshot());
+  }
+  if (out.empty() && !name.empty()) {
+    if (version >= 0) {
+      return InvalidArgument("requested model version " + std::to_string(version) +
+                             " is not available for model '" + name + "'");
+    }
+    return InvalidArgument("requested model '" + name + "' is not available");
+  }
+  return out;
 }
 
 size_t InferenceServer::Shutdown(std::chrono::milliseconds timeout) {

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,6 +22,7 @@
 #include "core/repository/model_manager.h"
 #include "core/shm/system_shared_memory.h"
 #include "core/trace/trace_manager.h"
+#include "core/statistics.h"
 
 namespace nereid::core {
 
@@ -30,6 +32,10 @@ struct ServerOptions {
   bool auto_complete = true;
   bool strict_readiness = true;
   int intra_op_threads = 1;
+  ModelControlMode control_mode = ModelControlMode::kNone;
+  std::vector<std::string> startup_models;  // explicit mode (--load-model)
+  std::chrono::milliseconds poll_interval{15000};  // poll mode (--repository-poll-secs)
+  std::string temp_directory;  // for uploaded model files; system default when empty
   bool allow_client_shm = false;  // --allow-client-shm
   TraceSettings trace;            // --trace-config
 };
@@ -55,6 +61,28 @@ class InferenceServer {
   StatusOr<std::shared_ptr<Model>> GetModel(const std::string& name, int64_t version) const;
   std::vector<ModelIndexEntry> ModelIndex() const { return manager_->Index(); }
 
+  // The model repository extension (see ModelManager for the semantics of
+  // each control mode). Load/Unload block until done; bounded waits.
+  std::vector<ModelIndexEntry> RepositoryIndex(bool ready_only) const {
+    return manager_->RepositoryIndex(ready_only);
+  }
+  Status LoadModel(const std::string& name, const LoadParameters& params) {
+    return manager_->Load(name, params);
+  }
+  Status UnloadModel(const std::string& name, bool unload_dependents) {
+    return manager_->Unload(name, unload_dependents);
+  }
+  // The same, completing on the model manager's control thread: front ends
+  // use these so no I/O thread waits for a load or a drain.
+  void LoadModelAsync(std::string name, LoadParameters params, std::function<void(Status)> done) {
+    manager_->LoadAsync(std::move(name), std::move(params), std::move(done));
+  }
+  void UnloadModelAsync(std::string name, bool unload_dependents,
+                        std::function<void(Status)> done) {
+    manager_->UnloadAsync(std::move(name), unload_dependents, std::move(done));
+  }
+  ModelControlMode control_mode() const { return manager_->control_mode(); }
+
   // Runs a request. The request's callback is always called exactly once,
   // possibly before Infer returns (validation errors, unknown model).
   void Infer(std::unique_ptr<InferenceRequest> request);
@@ -70,13 +98,21 @@ class InferenceServer {
   // Trace settings and sampling (trace extension).
   TraceManager& trace() { return *trace_; }
 
+  // Statistics of ready model versions, ordered by name then version.
+  // `name` empty: every ready version of every model. `version` -1: every
+  // ready version of `name`. A named model or version that is not ready is
+  // InvalidArgument "requested model ... is not available" (as Triton).
+  StatusOr<std::vector<ModelStatsSnapshot>> Statistics(const std::string& name,
+                                                     int64_t version) const;
+
  private:
-  InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager,
+  InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager, Clock& clock,
                   std::unique_ptr<TraceManager> trace);
   void FinishOne();
 
   ServerOptions options_;
   std::unique_ptr<ModelManager> manager_;
+  Clock& clock_;
   std::unique_ptr<SystemSharedMemoryRegistry> shm_;
   std::unique_ptr<TraceManager> trace_;
   std::atomic<bool> shutting_down_{false};

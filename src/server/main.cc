@@ -18,6 +18,7 @@
 #include "core/server.h"
 #include "server/grpc/grpc_server.h"
 #include "server/http/http_server.h"
+#include "server/metrics/metrics_service.h"
 #include "tools/run_command.h"
 
 namespace nereid {
@@ -34,7 +35,16 @@ struct ServeFlags {
   server::grpc::GrpcServerOptions grpc;
   int metrics_port = 8002;
   bool allow_metrics = true;
+  std::string metrics_address;  // empty: --http-address
+  int metrics_interval_ms = 2000;
+  std::vector<std::string> metrics_config;
+  bool allow_cpu_metrics = true;
+  bool allow_gpu_metrics = true;
   std::string control_mode = "none";
+  std::vector<std::string> load_models;
+  int repository_poll_secs = 15;
+  std::string log_format = "default";
+  std::string log_file;
   bool disable_auto_complete = false;
   bool strict_model_config = false;
   bool strict_readiness = true;
@@ -111,13 +121,34 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
   app->add_option("--grpc-server-key", g.server_key, "PEM server private key for TLS");
   app->add_option("--grpc-root-cert", g.root_cert, "PEM root certificate(s) for client checks");
   app->add_option("--metrics-port", f->metrics_port,
-                  "Port reserved for Prometheus metrics (metrics are not served yet)")
+                  "Prometheus metrics port, GET /metrics (0 picks a free one)")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
-  app->add_flag("--allow-metrics", f->allow_metrics, "Accepted; metrics are not served yet");
+  app->add_flag("--allow-metrics", f->allow_metrics, "Serve Prometheus metrics (default true)");
+  app->add_option("--metrics-address", f->metrics_address,
+                  "Address the metrics endpoint binds (default: --http-address)");
+  app->add_option("--metrics-interval-ms", f->metrics_interval_ms,
+                  "How often CPU and memory gauges are sampled")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400000));
+  app->add_option("--metrics-config", f->metrics_config,
+                  "<setting>=<value>: counter_latencies, summary_latencies, summary_quantiles, "
+                  "histogram_latencies (repeatable)");
+  app->add_flag("--allow-cpu-metrics", f->allow_cpu_metrics,
+                "Export nv_cpu_* gauges (default true)");
+  app->add_flag("--allow-gpu-metrics", f->allow_gpu_metrics,
+                "Accepted for Triton compatibility; there are no GPU metrics");
   app->add_option("--model-control-mode", f->control_mode,
-                  "Model control mode; only 'none' is supported so far")
-      ->capture_default_str();
+                  "Model control mode: none (load all at start), poll (rescan every "
+                  "--repository-poll-secs), explicit (--load-model and the load/unload API)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "poll", "explicit"}));
+  app->add_option("--load-model", f->load_models,
+                  "Explicit mode: model to load at start-up (repeatable; '*' loads all)");
+  app->add_option("--repository-poll-secs", f->repository_poll_secs,
+                  "Poll mode: seconds between repository rescans")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
   app->add_flag("--disable-auto-complete-config", f->disable_auto_complete,
                 "Do not fill model configs from the model files");
   app->add_flag("--strict-model-config", f->strict_model_config,
@@ -135,6 +166,10 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
   app->add_flag("--log-info", f->log_info, "Log info messages (default true)");
   app->add_flag("--log-warning", f->log_warning, "Log warnings (default true)");
   app->add_flag("--log-error", f->log_error, "Log errors (default true)");
+  app->add_option("--log-format", f->log_format, "Log line format: default or ISO8601")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"default", "ISO8601"}));
+  app->add_option("--log-file", f->log_file, "Append log messages to this file, not stderr");
   app->add_option("--id", f->id, "Server name reported by GET /v2")->capture_default_str();
   app->add_option("--trace-config", f->trace_config,
                   "Trace setting, repeatable: level=OFF|TIMESTAMPS, rate=N, count=N, "
@@ -149,15 +184,37 @@ int Serve(const ServeFlags& f) {
   logging::SetEnabled(logging::Level::kWarning, f.log_warning);
   logging::SetEnabled(logging::Level::kError, f.log_error);
   logging::SetVerboseLevel(f.log_verbose);
-  if (f.control_mode != "none") {
-    std::cerr << "error: --model-control-mode=" << f.control_mode
-              << " is not supported yet (only 'none')\n";
+  logging::SetFormat(f.log_format == "ISO8601" ? logging::Format::kIso8601
+                                               : logging::Format::kDefault);
+  if (!f.log_file.empty()) {
+    Status opened = logging::SetLogFile(f.log_file);
+    if (!opened.ok()) {
+      std::cerr << "error: " << opened.message() << "\n";
+      return 2;
+    }
+  }
+  auto control_mode = core::ParseModelControlMode(f.control_mode);
+  if (!control_mode.ok() || (!f.load_models.empty() && *control_mode !=
+                                                           core::ModelControlMode::kExplicit)) {
+    std::cerr << "error: " << (control_mode.ok() ? "--load-model needs "
+                                                   "--model-control-mode=explicit"
+                                                 : control_mode.status().message())
+              << "\n";
     return 2;
   }
   if (!f.allow_http && !f.allow_grpc) {
     std::cerr << "error: --allow-http=false and --allow-grpc=false leave no front end to "
                  "serve\n";
     return 2;
+  }
+
+  server::metrics::MetricsServiceOptions mo;
+  for (const auto& setting : f.metrics_config) {
+    Status st = server::metrics::ApplyMetricsConfig(setting, &mo.config);
+    if (!st.ok()) {
+      std::cerr << "error: " << st.message() << "\n";
+      return 2;
+    }
   }
 
   // Signals are handled by sigwait below; block them before any thread starts
@@ -175,6 +232,9 @@ int Serve(const ServeFlags& f) {
   so.repositories = f.repositories;
   so.auto_complete = !(f.disable_auto_complete || f.strict_model_config);
   so.strict_readiness = f.strict_readiness;
+  so.control_mode = *control_mode;
+  so.startup_models = f.load_models;
+  so.poll_interval = std::chrono::seconds(f.repository_poll_secs);
   so.allow_client_shm = f.allow_client_shm;
   for (const auto& t : f.trace_config) {
     Status st = core::ParseTraceConfig(t, &so.trace);
@@ -235,6 +295,24 @@ int Serve(const ServeFlags& f) {
     std::printf("nereid: serving HTTP on %s:%d\n", f.http_address.c_str(), http->port());
     std::fflush(stdout);
   }
+  std::unique_ptr<server::metrics::MetricsService> metrics;
+  if (f.allow_metrics) {
+    mo.address = f.metrics_address.empty() ? f.http_address : f.metrics_address;
+    mo.port = f.metrics_port;
+    mo.interval = std::chrono::milliseconds(f.metrics_interval_ms);
+    mo.cpu_metrics = f.allow_cpu_metrics;
+    auto started = server::metrics::MetricsService::Start(mo, server->get());
+    if (!started.ok()) {
+      NLOG(ERROR) << started.status().message();
+      if (http) http->Stop();
+      if (grpc) grpc->Stop(std::chrono::milliseconds(0));
+      (*server)->Shutdown(std::chrono::milliseconds(0));
+      return 1;
+    }
+    metrics = std::move(started).value();
+    std::printf("nereid: serving metrics on %s:%d\n", mo.address.c_str(), metrics->port());
+    std::fflush(stdout);
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -247,6 +325,7 @@ int Serve(const ServeFlags& f) {
   size_t left = (*server)->Shutdown(std::chrono::seconds(f.exit_timeout_secs));
   if (grpc) grpc->Stop(std::chrono::seconds(1));
   if (http) http->Stop();
+  if (metrics) metrics->Stop();
   NLOG(INFO) << "stopped" << (left ? " with requests still in flight" : "");
   return 0;
 }

@@ -31,6 +31,9 @@ class Server:
         for r in repos:
             cmd += ["--model-repository", r]
         cmd += list(args)
+        # Never the fixed default 8002: tests run in parallel.
+        if not any(a.startswith("--metrics-port") for a in args):
+            cmd += ["--metrics-port", "0"]
         self.cmd = cmd
         self.log = tempfile.NamedTemporaryFile(prefix="nereid_e2e_", suffix=".log", delete=False)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True)

@@ -231,17 +231,7 @@ class Extensions(GrpcTestCase):
                                          pb.CudaSharedMemoryStatusRequest(name="r")),
                             grpc.StatusCode.NOT_FOUND, "'r'")
 
-    def test_not_yet_implemented_rpcs_say_which_feature(self):
-        cases = [("ModelStatistics", pb.ModelStatisticsRequest(), "statistics"),
-                 ("RepositoryModelLoad", pb.RepositoryModelLoadRequest(model_name="simple"),
-                  "model control"),
-                 ("RepositoryModelUnload", pb.RepositoryModelUnloadRequest(model_name="simple"),
-                  "model control"),
-                 ("LogSettings", pb.LogSettingsRequest(), "logging")]
-        for method, req, fragment in cases:
-            with self.subTest(method=method):
-                self.assertRpcError(lambda: call(method, req), grpc.StatusCode.UNIMPLEMENTED,
-                                    fragment)
+    def test_shared_memory_is_off_by_default(self):
         # System shared memory works (test_shm_classify_trace) but is off by default.
         for method, req in (("SystemSharedMemoryStatus", pb.SystemSharedMemoryStatusRequest()),
                             ("SystemSharedMemoryUnregister",
@@ -249,6 +239,86 @@ class Extensions(GrpcTestCase):
             with self.subTest(method=method):
                 self.assertRpcError(lambda: call(method, req),
                                     grpc.StatusCode.FAILED_PRECONDITION, "--allow-client-shm=true")
+
+
+class RepositoryAndLogging(GrpcTestCase):
+    def test_load_unload_refused_in_mode_none(self):
+        for method, req in (("RepositoryModelLoad", pb.RepositoryModelLoadRequest(model_name="simple")),
+                            ("RepositoryModelUnload",
+                             pb.RepositoryModelUnloadRequest(model_name="simple"))):
+            with self.subTest(method=method):
+                self.assertRpcError(lambda: call(method, req),
+                                    grpc.StatusCode.FAILED_PRECONDITION,
+                                    "--model-control-mode=explicit")
+
+    def test_explicit_mode_load_unload_over_grpc(self):
+        root = make_repo({})
+        copy_example(root, "simple")
+        copy_example(root, "identity_fp32")
+        try:
+            with Server("--model-control-mode=explicit", repos=[root]) as srv:
+                ch = grpc.insecure_channel(f"127.0.0.1:{srv.grpc_port}")
+                self.assertFalse(call("ModelReady", pb.ModelReadyRequest(name="simple"), ch).ready)
+                call("RepositoryModelLoad", pb.RepositoryModelLoadRequest(model_name="simple"), ch)
+                self.assertTrue(call("ModelReady", pb.ModelReadyRequest(name="simple"), ch).ready)
+                a = np.arange(16, dtype=np.int32).reshape(1, 16)
+                call("ModelInfer", simple_request(a, a), ch)
+                req = pb.RepositoryModelUnloadRequest(model_name="simple")
+                req.parameters["unload_dependents"].bool_param = True
+                call("RepositoryModelUnload", req, ch)
+                self.assertFalse(call("ModelReady", pb.ModelReadyRequest(name="simple"), ch).ready)
+                self.assertRpcError(
+                    lambda: call("RepositoryModelLoad",
+                                 pb.RepositoryModelLoadRequest(model_name="nope"), ch),
+                    grpc.StatusCode.NOT_FOUND, "failed to load 'nope'")
+                bad = pb.RepositoryModelLoadRequest(model_name="simple")
+                bad.parameters["config"].string_param = "{not json"
+                self.assertRpcError(lambda: call("RepositoryModelLoad", bad, ch),
+                                    grpc.StatusCode.INVALID_ARGUMENT, "")
+                ch.close()
+        finally:
+            shutil.rmtree(root)
+
+    def test_log_settings_round_trip(self):
+        now = call("LogSettings", pb.LogSettingsRequest()).settings
+        self.assertEqual(now["log_format"].string_param, "default")
+        req = pb.LogSettingsRequest()
+        req.settings["log_verbose_level"].uint32_param = 1
+        self.assertEqual(call("LogSettings", req).settings["log_verbose_level"].uint32_param, 1)
+        req.settings["log_verbose_level"].uint32_param = 0
+        call("LogSettings", req)
+        bad = pb.LogSettingsRequest()
+        bad.settings["log_format"].string_param = "fancy"
+        self.assertRpcError(lambda: call("LogSettings", bad), grpc.StatusCode.INVALID_ARGUMENT,
+                            "")
+        unknown = pb.LogSettingsRequest()
+        unknown.settings["log_colour"].bool_param = True
+        self.assertRpcError(lambda: call("LogSettings", unknown),
+                            grpc.StatusCode.INVALID_ARGUMENT, "log_colour")
+
+
+class Statistics(GrpcTestCase):
+    def test_model_statistics_count_inferences_like_http(self):
+        before = call("ModelStatistics", pb.ModelStatisticsRequest(name="simple", version="1"))
+        self.assertEqual(len(before.model_stats), 1)
+        n0 = before.model_stats[0].inference_count
+        a = np.arange(16, dtype=np.int32).reshape(1, 16)
+        for _ in range(3):
+            call("ModelInfer", simple_request(a, a))
+        after = call("ModelStatistics", pb.ModelStatisticsRequest(name="simple")).model_stats[0]
+        self.assertEqual(after.name, "simple")
+        self.assertEqual(after.version, "1")
+        self.assertEqual(after.inference_count, n0 + 3)
+        self.assertGreaterEqual(after.inference_stats.success.count, 3)
+        self.assertGreater(after.inference_stats.compute_infer.ns, 0)
+        self.assertTrue(any(b.batch_size == 1 for b in after.batch_stats))
+        everything = call("ModelStatistics", pb.ModelStatisticsRequest())
+        self.assertIn("simple", [m.name for m in everything.model_stats])
+
+    def test_unknown_model_statistics_is_an_error(self):
+        self.assertRpcError(lambda: call("ModelStatistics",
+                                         pb.ModelStatisticsRequest(name="nope")),
+                            grpc.StatusCode.INVALID_ARGUMENT, "not available")
 
 
 class Infer(GrpcTestCase):

@@ -120,10 +120,13 @@ class StartupAndFlags(unittest.TestCase):
                      "--model-control-mode", "--strict-model-config"):
             self.assertIn(flag, out)
 
-    def test_unsupported_control_mode_is_refused(self):
-        code, _, err = run_cli("serve", "--model-repository", "/tmp", "--model-control-mode=explicit")
+    def test_unknown_control_mode_is_refused(self):
+        code, _, err = run_cli("serve", "--model-repository", "/tmp", "--model-control-mode=bogus")
+        self.assertNotEqual(code, 0)
+        self.assertIn("bogus not in {none,poll,explicit}", err)
+        code, _, err = run_cli("serve", "--model-repository", "/tmp", "--load-model", "x")
         self.assertEqual(code, 2)
-        self.assertIn("not supported yet", err)
+        self.assertIn("--load-model needs --model-control-mode=explicit", err)
 
     def test_missing_repository(self):
         code, _, err = run_cli("serve", "--model-repository", "/nonexistent/repo", "--http-port", "0")

@@ -14,7 +14,10 @@ class IdentityInstance final : public core::ModelInstance {
       : output_names_(std::move(output_names)), delay_ms_(delay_ms) {}
 
   void Execute(std::vector<std::unique_ptr<core::InferenceRequest>>& requests) override {
+    // The delay stands in for the model's compute time.
+    MarkInferStart();
     if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+    MarkInferEnd();
     for (auto& request : requests) {
       auto response = std::make_unique<core::InferenceResponse>();
       // Inputs arrive in request order; output i echoes config input i.

@@ -74,7 +74,9 @@ class OnnxInstance final : public core::ModelInstance {
       inputs.push_back(in->tensor);
     }
     std::vector<Tensor> outputs;
+    MarkInferStart();
     Status st = plan_->Run(inputs, &outputs);
+    MarkInferEnd();
     if (!st.ok()) {
       request.CompleteWithError(st);
       return;
@@ -113,7 +115,9 @@ class OnnxInstance final : public core::ModelInstance {
       inputs.push_back(gathered.back().view());
     }
     std::vector<Tensor> outputs;
+    MarkInferStart();
     Status st = plan_->Run(inputs, &outputs);
+    MarkInferEnd();
     if (!st.ok()) return fail_all(st);
     std::vector<std::unique_ptr<core::InferenceResponse>> responses(requests.size());
     for (auto& r : responses) r = std::make_unique<core::InferenceResponse>();

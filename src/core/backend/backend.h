@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "core/request/inference_request.h"
 
@@ -40,8 +41,33 @@ class ModelInstance {
  public:
   virtual ~ModelInstance() = default;
   // Runs a batch of validated requests and completes every one of them
-  // (with outputs or an error). Called from the instance's own thread.
+  // (with outputs or an error) before returning. Called from the instance's
+  // own thread.
   virtual void Execute(std::vector<std::unique_ptr<InferenceRequest>>& requests) = 0;
+
+  // Statistics: a backend calls these from Execute around the framework run,
+  // so core can split compute_input (before), compute_infer (between) and
+  // compute_output (after, until each request completes). Optional: without
+  // them the whole execution counts as compute_infer.
+  void MarkInferStart() {
+    if (clock_) infer_start_ns_ = clock_->NowNs();
+  }
+  void MarkInferEnd() {
+    if (clock_) infer_end_ns_ = clock_->NowNs();
+  }
+
+  // Used by the scheduler, on the instance's thread, before each Execute.
+  void BeginExecution(const Clock* clock) {
+    clock_ = clock;
+    infer_start_ns_ = infer_end_ns_ = 0;
+  }
+  uint64_t infer_start_ns() const { return infer_start_ns_; }  // 0: not marked
+  uint64_t infer_end_ns() const { return infer_end_ns_; }      // 0: not marked
+
+ private:
+  const Clock* clock_ = nullptr;
+  uint64_t infer_start_ns_ = 0;
+  uint64_t infer_end_ns_ = 0;
 };
 
 class BackendModel {

@@ -1,31 +1,59 @@
-// ModelManager: owns every model version the server knows, with its state.
+// ModelManager: owns every model version the server knows, with its state,
+// and implements Triton's model control modes:
 //
-// With --model-control-mode=none (the only mode so far) LoadAll() scans the
-// repositories once at start-up. A model that fails to load is recorded as
-// UNAVAILABLE with the reason; the other models are unaffected.
+//   none      Start() loads every model of the repositories; nothing changes
+//             afterwards and Load/Unload requests are refused.
+//   explicit  Start() loads only Options::startup_models ("*" = all); then
+//             Load/Unload requests add, reload and remove models.
+//   poll      Start() loads everything; Poll() (called every poll_interval by
+//             the manager's own thread, or directly by tests) rescans: new
+//             model directories load, removed ones unload, changed ones
+//             (any file added, removed or rewritten) reload. Load/Unload
+//             requests are refused, as Triton does.
 //
-// Thread safety: all public methods are thread-safe.
+// A model that fails to load is recorded as UNAVAILABLE with a reason that
+// contains "failed to load"; other models are unaffected. A reload builds the
+// new versions first and swaps them in only when they loaded, so requests
+// never see a gap; the replaced versions then drain (their queued requests
+// complete) on a background thread. A failed reload keeps the old versions
+// serving. Unload removes the model from lookup at once and waits (bounded by
+// Options::drain_timeout) for its queued requests to finish.
+//
+// Thread safety: all public methods are thread-safe. Loads, unloads and polls
+// are serialized among themselves; lookups (Get, Index) never wait for them.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <vector>
 
 #include "common/clock.h"
 #include "core/backend/backend_registry.h"
 #include "core/model.h"
+#include "core/repository/load_parameters.h"
 
 namespace nereid::core {
 
 enum class ModelState { kLoading, kReady, kUnavailable };
 std::string_view ModelStateName(ModelState state);  // "LOADING", "READY", "UNAVAILABLE"
 
+enum class ModelControlMode { kNone, kPoll, kExplicit };
+// "none" | "poll" | "explicit"; anything else is InvalidArgument.
+StatusOr<ModelControlMode> ParseModelControlMode(std::string_view text);
+std::string_view ModelControlModeName(ModelControlMode mode);
+
 struct ModelIndexEntry {
   std::string name;
-  int64_t version = -1;  // -1 when the failure is not tied to a version
+  int64_t version = -1;  // -1 when the entry is not tied to a version
   ModelState state = ModelState::kUnavailable;
   std::string reason;
 };
@@ -36,24 +64,60 @@ class ModelManager {
     std::vector<std::string> repositories;
     bool auto_complete = true;
     int intra_op_threads = 1;
+    ModelControlMode control_mode = ModelControlMode::kNone;
+    // explicit mode: models loaded by Start(); "*" loads every model.
+    std::vector<std::string> startup_models;
+    // poll mode: how often the manager's thread rescans; 0 = never (tests
+    // call Poll() themselves).
+    std::chrono::milliseconds poll_interval{0};
+    // Longest an unload or reload waits for the replaced versions to drain;
+    // draining continues in the background after that.
+    std::chrono::milliseconds drain_timeout{30000};
+    // Parent of the private directories that uploaded model files go to
+    // (the system temporary directory when empty).
+    std::string temp_directory;
   };
 
   ModelManager(Options options, std::shared_ptr<const BackendRegistry> backends, Clock& clock);
   ~ModelManager();
 
-  // Loads every model of every repository. Fails only when a repository
-  // itself cannot be read; per-model failures are recorded in the index.
-  Status LoadAll();
+  // Loads the models the control mode asks for at start-up and, in poll
+  // mode, starts polling. Fails only when a repository itself cannot be read;
+  // per-model failures are recorded in the index.
+  Status Start();
+
+  // The repository extension's load: loads or reloads `name` (explicit mode
+  // only). Errors contain "failed to load" and the reason.
+  Status Load(const std::string& name, const LoadParameters& params = {});
+  // The repository extension's unload (explicit mode only). Waits for the
+  // model's queued requests, at most Options::drain_timeout. There are no
+  // ensembles yet, so `unload_dependents` has no dependents to act on.
+  Status Unload(const std::string& name, bool unload_dependents = false);
+  // Load/Unload on the manager's control thread; `done` gets the result
+  // there (or with Unavailable at once when the manager is stopping). For
+  // front ends, whose I/O threads must not wait for loads or drains.
+  void LoadAsync(std::string name, LoadParameters params, std::function<void(Status)> done);
+  void UnloadAsync(std::string name, bool unload_dependents, std::function<void(Status)> done);
+  // One poll-mode rescan of the repositories (Unavailable in other modes).
+  Status Poll();
 
   // The ready model for `name` and `version` (-1: highest ready version).
   // NotFound for an unknown model or version, Unavailable when not ready.
   StatusOr<std::shared_ptr<Model>> Get(const std::string& name, int64_t version) const;
 
+  // Every model version the manager has loaded, tried to load or unloaded.
   std::vector<ModelIndexEntry> Index() const;
-  // True when every known model version is READY.
+  // The repository index: Index() plus one entry (version -1, UNAVAILABLE,
+  // reason "not loaded") for each model of the repositories never loaded.
+  // `ready_only` keeps READY entries only. Sorted by name, then version.
+  std::vector<ModelIndexEntry> RepositoryIndex(bool ready_only) const;
+  // True when every version the manager tried to load is READY (versions
+  // unloaded on request do not count).
   bool AllReady() const;
-  // Stops every model's scheduler (queued requests still complete).
+  // Stops polling and every model's scheduler (queued requests complete).
   void StopAll();
+
+  ModelControlMode control_mode() const { return options_.control_mode; }
 
  private:
   struct VersionEntry {
@@ -62,20 +126,61 @@ class ModelManager {
     std::shared_ptr<Model> model;
   };
   struct ModelEntry {
-    std::string reason;  // when the model failed before any version loaded
+    std::string reason;       // when the model failed before any version loaded
+    bool unloaded = false;    // unloaded on request: not counted by AllReady
+    std::string dir;          // where it was loaded from
+    std::string fingerprint;  // of `dir` when loaded (poll mode)
+    std::string temp_dir;     // private directory of uploaded files, if any
     std::map<int64_t, VersionEntry> versions;
   };
+  struct Drainer {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
 
-  void LoadModel(const std::string& name, const std::string& dir);
+  Status CheckExplicit(const char* what) const;
+  // Loads or reloads `name` from `dir` (config from `override_config` when
+  // given). Must hold control_mu_.
+  Status LoadLocked(const std::string& name, const std::string& dir,
+                    const inference::ModelConfig* override_config, std::string temp_dir);
+  // Unloads `name` (erasing its entry when `erase`). Must hold control_mu_.
+  Status UnloadLocked(const std::string& name, bool erase);
   Status PrepareConfig(const std::string& name, const std::string& dir,
+                       const inference::ModelConfig* override_config,
                        inference::ModelConfig* config, std::vector<int64_t>* versions);
+  StatusOr<std::shared_ptr<Model>> LoadVersion(const inference::ModelConfig& config,
+                                               const std::string& dir, int64_t version);
+  // Stops `models` and removes `temp_dir` on a background thread; waits for
+  // that at most drain_timeout.
+  void Drain(std::vector<std::shared_ptr<Model>> models, std::string temp_dir);
+  // Where `name` lives in the repositories; NotFound naming the roots.
+  StatusOr<std::string> FindModelDir(const std::string& name) const;
+  void PollLoop();
+  // Runs `task(false)` on the control thread, or `task(true)` (cancelled)
+  // when stopping.
+  void Submit(std::function<void(bool cancelled)> task);
+  void TaskLoop();
 
   Options options_;
   std::shared_ptr<const BackendRegistry> backends_;
   Clock& clock_;
 
+  std::mutex control_mu_;  // serializes Start/Load/Unload/Poll
+
   mutable std::mutex mu_;
   std::map<std::string, ModelEntry> models_;  // guarded by mu_
+  std::vector<Drainer> drainers_;             // guarded by mu_
+
+  std::mutex poll_mu_;
+  std::condition_variable poll_cv_;
+  bool stopping_ = false;  // guarded by poll_mu_
+  std::thread poll_thread_;
+
+  std::mutex task_mu_;
+  std::condition_variable task_cv_;
+  std::deque<std::function<void(bool)>> tasks_;  // guarded by task_mu_
+  bool tasks_stopping_ = false;                  // guarded by task_mu_
+  std::thread task_thread_;                      // started on first Submit
 };
 
 }  // namespace nereid::core

@@ -85,6 +85,7 @@ class InferenceRequest {
   // Filled by core when the request is accepted.
   int64_t batch_size = 0;  // 0 when the model does not batch
   int64_t resolved_version = 0;
+  uint64_t received_ns = 0;  // Clock::NowNs when core accepted it (statistics)
   uint64_t enqueue_ns = 0;
 
   void set_callback(ResponseCallback cb) { callback_ = std::move(cb); }

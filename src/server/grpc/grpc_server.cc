@@ -36,6 +36,7 @@
 #include "server/grpc/infer_codec.h"
 #include "server/kserve/kserve.h"
 #include "server/kserve/trace_settings.h"
+#include "server/kserve/repository.h"
 
 namespace nereid::server::grpc {
 namespace {
@@ -89,8 +90,31 @@ std::shared_ptr<core::Trace> StartTrace(core::InferenceServer* server,
   return request->trace;
 }
 
-ServerUnaryReactor* NotYet(CallbackServerContext* ctx, const std::string& feature) {
-  return Answer(ctx, Unimplemented(feature + " is not supported by this server yet"));
+// Repository request parameters in the protocol-neutral form (bytes_param
+// carries a file's bytes as they are).
+Parameters RepositoryParameters(
+    const google::protobuf::Map<std::string, inf::ModelRepositoryParameter>& in) {
+  Parameters out;
+  for (const auto& [name, p] : in) {
+    switch (p.parameter_choice_case()) {
+      case inf::ModelRepositoryParameter::kBoolParam:
+        out.emplace_back(name, p.bool_param());
+        break;
+      case inf::ModelRepositoryParameter::kInt64Param:
+        out.emplace_back(name, p.int64_param());
+        break;
+      case inf::ModelRepositoryParameter::kStringParam:
+        out.emplace_back(name, p.string_param());
+        break;
+      case inf::ModelRepositoryParameter::kBytesParam:
+        out.emplace_back(name, p.bytes_param());
+        break;
+      default:
+        out.emplace_back(name, std::string());
+        break;
+    }
+  }
+  return out;
 }
 
 StatusOr<std::shared_ptr<core::Model>> FindModel(core::InferenceServer* server,
@@ -398,21 +422,74 @@ class InferenceService final : public ServiceBase {
     return Answer(ctx, Status::Ok());  // nothing is ever registered
   }
 
-  // Features colleagues are building; until then a clear UNIMPLEMENTED.
+  // The same snapshots and rules as GET /v2/models[/m[/versions/v]]/stats.
   ServerUnaryReactor* ModelStatistics(CallbackServerContext* ctx,
-                                      const inf::ModelStatisticsRequest*,
-                                      inf::ModelStatisticsResponse*) override {
-    return NotYet(ctx, "the statistics extension (ModelStatistics)");
+                                      const inf::ModelStatisticsRequest* req,
+                                      inf::ModelStatisticsResponse* resp) override {
+    auto version = ParseModelVersion(req->version());
+    if (!version.ok()) return Answer(ctx, version.status());
+    auto stats = server_->Statistics(req->name(), *version);
+    if (!stats.ok()) return Answer(ctx, stats.status());
+    auto duration = [](const core::DurationStat& d, inf::StatisticDuration* out) {
+      out->set_count(d.count);
+      out->set_ns(d.ns);
+    };
+    for (const core::ModelStatsSnapshot& s : *stats) {
+      inf::ModelStatistics* m = resp->add_model_stats();
+      m->set_name(s.name);
+      m->set_version(std::to_string(s.version));
+      m->set_last_inference(s.last_inference_ms);
+      m->set_inference_count(s.inference_count);
+      m->set_execution_count(s.execution_count);
+      inf::InferStatistics* st = m->mutable_inference_stats();
+      duration(s.success, st->mutable_success());
+      duration(s.fail, st->mutable_fail());
+      duration(s.queue, st->mutable_queue());
+      duration(s.compute_input, st->mutable_compute_input());
+      duration(s.compute_infer, st->mutable_compute_infer());
+      duration(s.compute_output, st->mutable_compute_output());
+      duration(s.cache_hit, st->mutable_cache_hit());
+      duration(s.cache_miss, st->mutable_cache_miss());
+      for (const core::BatchStat& b : s.batch_stats) {
+        inf::InferBatchStatistics* bs = m->add_batch_stats();
+        bs->set_batch_size(b.batch_size);
+        duration(b.compute_input, bs->mutable_compute_input());
+        duration(b.compute_infer, bs->mutable_compute_infer());
+        duration(b.compute_output, bs->mutable_compute_output());
+      }
+    }
+    return Answer(ctx, Status::Ok());
   }
+
+  // Load/unload: the same checks (kserve/repository) and the same manager
+  // control thread as HTTP; the call finishes when the manager does.
   ServerUnaryReactor* RepositoryModelLoad(CallbackServerContext* ctx,
-                                          const inf::RepositoryModelLoadRequest*,
+                                          const inf::RepositoryModelLoadRequest* req,
                                           inf::RepositoryModelLoadResponse*) override {
-    return NotYet(ctx, "model control (RepositoryModelLoad; --model-control-mode=explicit)");
+    if (!req->repository_name().empty()) {
+      return Answer(ctx, Unimplemented("repository_name is not supported: models are loaded "
+                                       "from the server's repositories"));
+    }
+    auto params = BuildLoadParameters(RepositoryParameters(req->parameters()));
+    if (!params.ok()) return Answer(ctx, params.status());
+    ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    server_->LoadModelAsync(req->model_name(), std::move(params).value(),
+                            [reactor](Status s) { reactor->Finish(ToGrpc(s)); });
+    return reactor;
   }
   ServerUnaryReactor* RepositoryModelUnload(CallbackServerContext* ctx,
-                                            const inf::RepositoryModelUnloadRequest*,
+                                            const inf::RepositoryModelUnloadRequest* req,
                                             inf::RepositoryModelUnloadResponse*) override {
-    return NotYet(ctx, "model control (RepositoryModelUnload; --model-control-mode=explicit)");
+    if (!req->repository_name().empty()) {
+      return Answer(ctx, Unimplemented("repository_name is not supported: models are loaded "
+                                       "from the server's repositories"));
+    }
+    auto dependents = ParseUnloadDependents(RepositoryParameters(req->parameters()));
+    if (!dependents.ok()) return Answer(ctx, dependents.status());
+    ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    server_->UnloadModelAsync(req->model_name(), *dependents,
+                              [reactor](Status s) { reactor->Finish(ToGrpc(s)); });
+    return reactor;
   }
   // System shared memory and trace settings: the core registry / trace
   // manager the HTTP endpoints use, so both front ends see the same state.
@@ -467,9 +544,50 @@ class InferenceService final : public ServiceBase {
     }
     return Answer(ctx, Status::Ok());
   }
-  ServerUnaryReactor* LogSettings(CallbackServerContext* ctx, const inf::LogSettingsRequest*,
-                                  inf::LogSettingsResponse*) override {
-    return NotYet(ctx, "the logging extension (LogSettings)");
+  // Settings in the request are applied (all or nothing); the response has
+  // the settings in force, as Triton answers.
+  ServerUnaryReactor* LogSettings(CallbackServerContext* ctx, const inf::LogSettingsRequest* req,
+                                  inf::LogSettingsResponse* resp) override {
+    LogSettingsUpdate update;
+    for (const auto& [name, value] : req->settings()) {
+      using V = inf::LogSettingsRequest::SettingValue;
+      auto want = [&](V::ParameterChoiceCase c, const char* type) -> Status {
+        if (value.parameter_choice_case() == c) return Status::Ok();
+        return InvalidArgument("log setting '" + name + "' must be a " + type);
+      };
+      Status st;
+      if (name == "log_file") {
+        st = want(V::kStringParam, "string");
+        if (st.ok()) update.log_file = value.string_param();
+      } else if (name == "log_info" || name == "log_warning" || name == "log_error") {
+        st = want(V::kBoolParam, "bool");
+        if (st.ok()) {
+          (name == "log_info" ? update.log_info
+           : name == "log_warning" ? update.log_warning
+                                   : update.log_error) = value.bool_param();
+        }
+      } else if (name == "log_verbose_level") {
+        st = want(V::kUint32Param, "uint32");
+        if (st.ok()) update.log_verbose_level = value.uint32_param();
+      } else if (name == "log_format") {
+        st = want(V::kStringParam, "string");
+        if (st.ok()) update.log_format = value.string_param();
+      } else {
+        st = InvalidArgument("unknown log setting '" + name + "'");
+      }
+      if (!st.ok()) return Answer(ctx, st);
+    }
+    Status applied = ApplyLogSettings(update);
+    if (!applied.ok()) return Answer(ctx, applied);
+    const server::LogSettings now = CurrentLogSettings();
+    auto& out = *resp->mutable_settings();
+    out["log_file"].set_string_param(now.log_file);
+    out["log_info"].set_bool_param(now.log_info);
+    out["log_warning"].set_bool_param(now.log_warning);
+    out["log_error"].set_bool_param(now.log_error);
+    out["log_verbose_level"].set_uint32_param(static_cast<uint32_t>(now.log_verbose_level));
+    out["log_format"].set_string_param(now.log_format);
+    return Answer(ctx, Status::Ok());
   }
 
  private:

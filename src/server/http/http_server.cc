@@ -58,7 +58,7 @@ class Session;
 
 struct Shared {
   HttpServerOptions options;
-  std::shared_ptr<const Router> router;
+  HttpServer::Handler handler;
   std::atomic<bool> stopping{false};
   std::atomic<int> busy{0};  // requests read whose response is not yet written
   std::mutex sessions_mu;
@@ -197,7 +197,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Dispatch(Pending p) {
     const bool head_only = p.request.method == "HEAD";
-    shared_->router->Handle(
+    shared_->handler(
         std::move(p.request),
         [self = shared_from_this(), keep = p.keep_alive, version = p.version,
          head_only](HttpResponse r) { self->Respond(std::move(r), keep, version, head_only); });
@@ -460,10 +460,17 @@ class BeastServer final : public HttpServer {
 
 StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
                                                         std::shared_ptr<const Router> router) {
+  return Start(options, [router = std::move(router)](HttpRequest request, ReplyFn reply) {
+    router->Handle(std::move(request), std::move(reply));
+  });
+}
+
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
+                                                        Handler handler) {
   if (options.threads < 1) return InvalidArgument("--http-thread-count must be at least 1");
   auto shared = std::make_shared<Shared>();
   shared->options = options;
-  shared->router = std::move(router);
+  shared->handler = std::move(handler);
   auto server = std::make_unique<BeastServer>(shared);
   RETURN_IF_ERROR(server->Listen());
   return std::unique_ptr<HttpServer>(std::move(server));

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -32,6 +33,10 @@ class HttpServer {
   virtual ~HttpServer() = default;
   static StatusOr<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
                                                      std::shared_ptr<const Router> router);
+  // Any handler (e.g. the metrics endpoint); same contract as Router::Handle.
+  using Handler = std::function<void(HttpRequest, ReplyFn)>;
+  static StatusOr<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
+                                                     Handler handler);
   virtual int port() const = 0;
   // Closes the listening socket; open connections finish their current
   // request and are closed after the response ("Connection: close").

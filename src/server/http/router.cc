@@ -5,9 +5,11 @@
 
 #include "server/http/compression.h"
 #include "server/http/config_json.h"
+#include "server/http/extension_handlers.h"
 #include "server/http/infer_codec.h"
 #include "server/http/shared_memory_routes.h"
 #include "server/http/trace_routes.h"
+#include "server/http/stats_endpoint.h"
 #include "server/kserve/kserve.h"
 
 namespace nereid::server::http {
@@ -160,8 +162,9 @@ void Router::Handle(HttpRequest request, ReplyFn reply) const {
     return finish(HandleTraceSetting(*server_, request, p[2]));
   }
   if (p[1] == "models" && p.size() >= 3) {
-    if (p[2] == "stats" || (p.size() >= 4 && p.back() == "stats")) {
-      return finish(Error(Unimplemented("the statistics extension is not supported yet")));
+    if (IsStatisticsPath(p)) {
+      if (!get) return method_error();
+      return finish(HandleStatistics(*server_, p));
     }
     std::string version, action;
     size_t i = 3;
@@ -178,11 +181,14 @@ void Router::Handle(HttpRequest request, ReplyFn reply) const {
     // Move the request's body into the infer path without copying.
     return HandleModel(request, p[2], version, action, std::move(finish));
   }
+  if (p[1] == "repository") {
+    return HandleRepository(server_, request, p, max_input_size_, std::move(finish));
+  }
+  if (p[1] == "logging" && p.size() == 2) {
+    return HandleLogging(request, max_input_size_, std::move(finish));
+  }
   if (p[1] == "systemsharedmemory" || p[1] == "cudasharedmemory") {
     return finish(HandleSharedMemory(*server_, request, p));
-  }
-  if (p[1] == "repository" || p[1] == "logging") {
-    return finish(Error(Unimplemented("the '" + p[1] + "' extension is not supported yet")));
   }
   finish(Error(NotFound("no such endpoint: " + request.target)));
 }

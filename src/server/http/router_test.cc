@@ -7,6 +7,8 @@
 #include <fstream>
 #include <future>
 
+#include <rapidjson/document.h>
+
 #include "backends/builtin_backends.h"
 #include "server/kserve/kserve.h"
 
@@ -108,11 +110,69 @@ TEST_F(RouterTest, Errors) {
   EXPECT_EQ(Call("POST", "/v2/models/nope/infer", R"({"inputs":[]})").status, 404);
   EXPECT_EQ(Call("GET", "/v2/models/a%zz").status, 400);
   EXPECT_EQ(Call("GET", "/v1/models").status, 404);
-  EXPECT_EQ(Call("GET", "/v2/models/stats").status, 501);
+  EXPECT_EQ(Call("POST", "/v2/models/stats").status, 405);
   auto bad = Call("POST", "/v2/models/echo/infer",
                   R"({"inputs":[{"name":"IN","shape":[9,1],"datatype":"INT32","data":[1,2,3,4,5,6,7,8,9]}]})");
   EXPECT_EQ(bad.status, 400);
   EXPECT_THAT(bad.body, HasSubstr("batch-size must be <= 4"));
+}
+
+uint64_t StatField(const rapidjson::Value& model, const char* stat, const char* field) {
+  return model["inference_stats"][stat][field].GetUint64();
+}
+
+TEST_F(RouterTest, Statistics) {
+  auto read = [&](const std::string& path) {
+    HttpResponse r = Call("GET", path);
+    EXPECT_EQ(r.status, 200) << r.body;
+    rapidjson::Document d;
+    d.Parse(r.body.c_str());
+    EXPECT_TRUE(d.IsObject() && d["model_stats"].IsArray()) << r.body;
+    return d;
+  };
+  rapidjson::Document before = read("/v2/models/echo/stats");
+  ASSERT_EQ(before["model_stats"].Size(), 1u);
+  const std::string good =
+      R"({"inputs":[{"name":"IN","shape":[3,1],"datatype":"INT32","data":[1,2,3]}]})";
+  EXPECT_EQ(Call("POST", "/v2/models/echo/infer", good).status, 200);
+  EXPECT_EQ(Call("POST", "/v2/models/echo/infer", good).status, 200);
+  EXPECT_EQ(Call("POST", "/v2/models/echo/infer",
+                 R"({"inputs":[{"name":"IN","shape":[1,1],"datatype":"FP32","data":[1]}]})")
+                .status,
+            400);
+  rapidjson::Document after = read("/v2/models/echo/versions/1/stats");
+  ASSERT_EQ(after["model_stats"].Size(), 1u);
+  const auto& a = after["model_stats"][0];
+  const auto& b = before["model_stats"][0];
+  EXPECT_STREQ(a["name"].GetString(), "echo");
+  EXPECT_STREQ(a["version"].GetString(), "1");
+  EXPECT_EQ(StatField(a, "success", "count") - StatField(b, "success", "count"), 2u);
+  EXPECT_EQ(StatField(a, "fail", "count") - StatField(b, "fail", "count"), 1u);
+  EXPECT_EQ(a["inference_count"].GetUint64() - b["inference_count"].GetUint64(), 6u);
+  EXPECT_EQ(a["execution_count"].GetUint64() - b["execution_count"].GetUint64(), 2u);
+  EXPECT_GT(a["last_inference"].GetUint64(), 0u);
+  ASSERT_TRUE(a["batch_stats"].IsArray());
+  bool has_batch_3 = false;
+  for (const auto& bs : a["batch_stats"].GetArray()) {
+    has_batch_3 |=
+        bs["batch_size"].GetUint64() == 3 && bs["compute_infer"]["count"].GetUint64() >= 2;
+  }
+  EXPECT_TRUE(has_batch_3);
+  for (const char* k : {"queue", "compute_input", "compute_infer", "compute_output", "cache_hit",
+                        "cache_miss"}) {
+    EXPECT_TRUE(a["inference_stats"][k]["ns"].IsUint64()) << k;
+  }
+  // All models: only ready versions ("broken" failed to load).
+  rapidjson::Document all = read("/v2/models/stats");
+  ASSERT_EQ(all["model_stats"].Size(), 1u);
+  EXPECT_STREQ(all["model_stats"][0]["name"].GetString(), "echo");
+
+  HttpResponse unknown = Call("GET", "/v2/models/nope/stats");
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_THAT(unknown.body, HasSubstr("requested model 'nope' is not available"));
+  EXPECT_EQ(Call("GET", "/v2/models/echo/versions/7/stats").status, 400);
+  EXPECT_EQ(Call("GET", "/v2/models/echo/versions/x1/stats").status, 400);
+  EXPECT_EQ(Call("GET", "/v2/models/broken/stats").status, 400);
 }
 
 }  // namespace

@@ -1,0 +1,113 @@
+#include "core/statistics.h"
+
+#include <algorithm>
+
+namespace nereid::core {
+namespace {
+
+// Clamped difference: a timestamp a backend never set (0) or one taken out of
+// order must not wrap around to a huge duration.
+uint64_t Span(uint64_t from, uint64_t to) { return to > from ? to - from : 0; }
+
+void Add(DurationStat* d, uint64_t ns) {
+  d->count += 1;
+  d->ns += ns;
+}
+
+}  // namespace
+
+const char* FailureReasonName(FailureReason reason) {
+  switch (reason) {
+    case FailureReason::kRejected:
+      return "REJECTED";
+    case FailureReason::kCanceled:
+      return "CANCELED";
+    case FailureReason::kBackend:
+      return "BACKEND";
+    case FailureReason::kOther:
+      break;
+  }
+  return "OTHER";
+}
+
+ModelStatistics::ModelStatistics(std::string name, int64_t version, Clock& clock)
+    : name_(std::move(name)), version_(version), clock_(clock) {}
+
+void ModelStatistics::RecordSuccess(const RequestTimestamps& t) {
+  RequestLatency l;
+  l.request_ns = Span(t.received_ns, t.end_ns);
+  l.queue_ns = Span(t.queue_start_ns, t.compute_start_ns);
+  l.compute_input_ns = Span(t.compute_start_ns, t.infer_start_ns);
+  l.compute_infer_ns = Span(t.infer_start_ns, t.infer_end_ns);
+  l.compute_output_ns = Span(t.infer_end_ns, t.end_ns);
+  const uint64_t wall_ms = clock_.WallMs();
+  std::lock_guard<std::mutex> lock(mu_);
+  Add(&s_.success, l.request_ns);
+  Add(&s_.queue, l.queue_ns);
+  Add(&s_.compute_input, l.compute_input_ns);
+  Add(&s_.compute_infer, l.compute_infer_ns);
+  Add(&s_.compute_output, l.compute_output_ns);
+  s_.last_inference_ms = std::max(s_.last_inference_ms, wall_ms);
+  if (ring_.size() < kRecentLatencies) {
+    ring_.push_back(l);
+  } else {
+    ring_[ring_next_] = l;
+  }
+  ring_next_ = (ring_next_ + 1) % kRecentLatencies;
+}
+
+void ModelStatistics::RecordFailure(uint64_t received_ns, uint64_t end_ns, FailureReason reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Add(&s_.fail, Span(received_ns, end_ns));
+  s_.failures_by_reason[static_cast<int>(reason)] += 1;
+}
+
+void ModelStatistics::RecordExecution(uint64_t batch_size, uint64_t compute_start_ns,
+                                      uint64_t infer_start_ns, uint64_t infer_end_ns,
+                                      uint64_t end_ns) {
+  if (batch_size == 0) batch_size = 1;
+  const uint64_t wall_ms = clock_.WallMs();
+  std::lock_guard<std::mutex> lock(mu_);
+  s_.inference_count += batch_size;
+  s_.execution_count += 1;
+  s_.last_inference_ms = std::max(s_.last_inference_ms, wall_ms);
+  BatchStat& b = batches_[batch_size];
+  b.batch_size = batch_size;
+  Add(&b.compute_input, Span(compute_start_ns, infer_start_ns));
+  Add(&b.compute_infer, Span(infer_start_ns, infer_end_ns));
+  Add(&b.compute_output, Span(infer_end_ns, end_ns));
+}
+
+void ModelStatistics::RequestQueued() {
+  std::lock_guard<std::mutex> lock(mu_);
+  s_.pending_requests += 1;
+}
+
+void ModelStatistics::RequestDequeued() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (s_.pending_requests > 0) s_.pending_requests -= 1;
+}
+
+void ModelStatistics::SetLoadDuration(uint64_t ns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  s_.load_duration_ns = ns;
+}
+
+ModelStatsSnapshot ModelStatistics::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  ModelStatsSnapshot out = s_;
+  out.name = name_;
+  out.version = version_;
+  out.batch_stats.reserve(batches_.size());
+  for (const auto& [size, b] : batches_) out.batch_stats.push_back(b);
+  out.recent.reserve(ring_.size());
+  if (ring_.size() < kRecentLatencies) {
+    out.recent = ring_;
+  } else {
+    out.recent.insert(out.recent.end(), ring_.begin() + ring_next_, ring_.end());
+    out.recent.insert(out.recent.end(), ring_.begin(), ring_.begin() + ring_next_);
+  }
+  return out;
+}
+
+}  // namespace nereid::core
