@@ -1,6 +1,9 @@
 #include "core/model.h"
 
+#include <filesystem>
 #include <set>
+
+#include "core/request/classification.h"
 
 #include "core/scheduler/default_scheduler.h"
 
@@ -36,6 +39,18 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
                                                std::unique_ptr<BackendModel> backend_model,
                                                const Options& options, Clock& clock) {
   std::shared_ptr<Model> model(new Model(std::move(config), version));
+  for (const auto& out : model->config_.output()) {
+    if (out.label_filename().empty() || options.model_dir.empty()) continue;
+    std::filesystem::path rel(out.label_filename());
+    if (rel.is_absolute() || rel.empty() || *rel.lexically_normal().begin() == "..") {
+      return InvalidArgument("output '" + out.name() + "': label_filename '" +
+                             out.label_filename() + "' must name a file in the model directory");
+    }
+    auto labels = ReadLabelFile((std::filesystem::path(options.model_dir) / rel).string());
+    if (!labels.ok()) return labels.status().WithPrefix("output '" + out.name() + "'");
+    model->labels_[out.name()] =
+        std::make_shared<const std::vector<std::string>>(std::move(labels).value());
+  }
   std::vector<std::unique_ptr<ModelInstance>> instances;
   for (const auto& group : model->config_.instance_group()) {
     for (int i = 0; i < group.count(); ++i) {
@@ -60,6 +75,11 @@ void Model::Stop() {
     stopped_ = true;
   }
   if (scheduler_) scheduler_->Stop();
+}
+
+std::shared_ptr<const std::vector<std::string>> Model::Labels(const std::string& output) const {
+  auto it = labels_.find(output);
+  return it == labels_.end() ? nullptr : it->second;
 }
 
 bool Model::TryEnqueue(std::unique_ptr<InferenceRequest>& request) const {

@@ -8,9 +8,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -25,6 +27,8 @@ class Model {
  public:
   struct Options {
     int intra_op_threads = 1;  // per instance
+    // Where label_filename files are read from (empty: outputs get no labels).
+    std::string model_dir;
   };
 
   // Creates every instance of every instance_group and starts the scheduler.
@@ -41,6 +45,10 @@ class Model {
   // byte sizes, batch size, requested outputs) and sets its batch size.
   // Errors are InvalidArgument with a message that names the tensor.
   Status Validate(InferenceRequest* request) const;
+
+  // The labels of an output with a label_filename (classification
+  // extension); null when it has none.
+  std::shared_ptr<const std::vector<std::string>> Labels(const std::string& output) const;
 
   // Hands a validated request to the scheduler.
   void Enqueue(std::unique_ptr<InferenceRequest> request) const;
@@ -64,6 +72,7 @@ class Model {
   std::unique_ptr<BackendModel> backend_model_;
   std::unique_ptr<ModelStatistics> stats_;  // before scheduler_: outlives it
   std::unique_ptr<Scheduler> scheduler_;
+  std::map<std::string, std::shared_ptr<const std::vector<std::string>>> labels_;
   mutable std::mutex stop_mu_;  // orders TryEnqueue against Stop
   bool stopped_ = false;        // guarded by stop_mu_
 };

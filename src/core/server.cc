@@ -1,12 +1,18 @@
 #include "core/server.h"
 
 #include "common/logging.h"
+#include "core/request/classification.h"
+#include "core/shm/shm_tensors.h"
 
 namespace nereid::core {
 
 InferenceServer::InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager,
-                                 Clock& clock)
-    : options_(std::move(options)), manager_(std::move(manager)), clock_(clock) {}
+                                 Clock& clock, std::unique_ptr<TraceManager> trace)
+    : options_(std::move(options)),
+      manager_(std::move(manager)),
+      clock_(clock),
+      shm_(std::make_unique<SystemSharedMemoryRegistry>(options_.allow_client_shm)),
+      trace_(std::move(trace)) {}
 
 InferenceServer::~InferenceServer() { Shutdown(std::chrono::milliseconds(0)); }
 
@@ -15,6 +21,7 @@ StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
   if (options.repositories.empty()) {
     return InvalidArgument("at least one --model-repository is required");
   }
+  ASSIGN_OR_RETURN(auto trace, TraceManager::Create(options.trace, clock));
   ModelManager::Options mo;
   mo.repositories = options.repositories;
   mo.auto_complete = options.auto_complete;
@@ -32,14 +39,22 @@ StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
   auto manager = std::make_unique<ModelManager>(mo, std::move(backends), clock);
   RETURN_IF_ERROR(manager->Start());
   return std::unique_ptr<InferenceServer>(
-      new InferenceServer(std::move(options), std::move(manager), clock));
+      new InferenceServer(std::move(options), std::move(manager), clock, std::move(trace)));
 }
 
 std::string InferenceServer::Version() { return "0.1.0"; }
 
 std::vector<std::string> InferenceServer::Extensions() {
-  return {"binary_tensor_data", "model_configuration", "parameters", "statistics",
-          "model_repository", "model_repository(unload_dependents)", "logging"};
+  return {"binary_tensor_data",
+          "model_configuration",
+          "parameters",
+          "statistics",
+          "model_repository",
+          "model_repository(unload_dependents)",
+          "logging",
+          "system_shared_memory",
+          "classification",
+          "trace"};
 }
 
 bool InferenceServer::IsReady() const {
@@ -60,6 +75,7 @@ void InferenceServer::FinishOne() {
 }
 
 void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
+  if (request->trace) request->trace->Record("REQUEST_START");
   if (shutting_down_.load()) {
     request->CompleteWithError(Unavailable("the server is shutting down"));
     return;
@@ -70,7 +86,8 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
     return;
   }
   request->received_ns = clock_.NowNs();
-  Status valid = (*model)->Validate(request.get());
+  Status valid = BindShmInputs(*shm_, request.get());
+  if (valid.ok()) valid = (*model)->Validate(request.get());
   if (!valid.ok()) {
     // It reached a model version: a failure of that version (Triton's OTHER).
     (*model)->statistics().RecordFailure(request->received_ns, clock_.NowNs(),
@@ -78,16 +95,42 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
     request->CompleteWithError(valid);
     return;
   }
+  auto shm_outputs = BindShmOutputs(*shm_, *request);
+  auto classify = CollectClassifications(*request, **model);
+  if (!shm_outputs.ok() || !classify.ok()) {
+    (*model)->statistics().RecordFailure(request->received_ns, clock_.NowNs(),
+                                         FailureReason::kOther);
+    request->CompleteWithError(!shm_outputs.ok() ? shm_outputs.status() : classify.status());
+    return;
+  }
+  const bool batched = (*model)->config().max_batch_size() > 0;
   in_flight_.fetch_add(1);
   // Wrap the callback so the drain counter falls however the request ends.
   // The callback deliberately holds no reference to the Model: it runs on the
   // model's own instance thread, which must never be the one to destroy it.
   ResponseCallback inner = request->TakeCallback();
-  request->set_callback([this, inner = std::move(inner)](
+  request->set_callback([this, inner = std::move(inner), shm = std::move(shm_outputs).value(),
+                         classify = std::move(classify).value(),
+                         batched, trace = request->trace](
                             std::unique_ptr<InferenceResponse> response) {
+    // Post-processing that both front ends share: classification first, so
+    // a classified output can also go to shared memory.
+    if (response->status.ok() && !(classify.empty() && shm.empty())) {
+      Status st = ApplyClassifications(classify, batched, response.get());
+      if (st.ok()) st = WriteShmOutputs(shm, response.get());
+      if (!st.ok()) {
+        response->status = st;
+        response->outputs.clear();
+      }
+    }
+    if (trace) trace->Record("REQUEST_END");
     if (inner) inner(std::move(response));
     FinishOne();
   });
+  if (request->trace) {
+    request->trace->set_model_version(request->resolved_version);
+    request->trace->Record("QUEUE_START");
+  }
   // A reload or unload may stop the version between Get and enqueueing; the
   // request then goes to the version that replaced it, or fails cleanly.
   for (int attempt = 0; attempt < 8; ++attempt) {
@@ -135,6 +178,8 @@ size_t InferenceServer::Shutdown(std::chrono::milliseconds timeout) {
   size_t left = in_flight_.load();
   if (left) NLOG(WARNING) << left << " requests still in flight at shutdown";
   manager_->StopAll();
+  if (shm_->enabled()) (void)shm_->UnregisterAll();
+  trace_->Flush();
   return left;
 }
 

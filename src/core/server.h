@@ -20,6 +20,8 @@
 #include "core/backend/backend_registry.h"
 #include "core/model.h"
 #include "core/repository/model_manager.h"
+#include "core/shm/system_shared_memory.h"
+#include "core/trace/trace_manager.h"
 #include "core/statistics.h"
 
 namespace nereid::core {
@@ -34,6 +36,8 @@ struct ServerOptions {
   std::vector<std::string> startup_models;  // explicit mode (--load-model)
   std::chrono::milliseconds poll_interval{15000};  // poll mode (--repository-poll-secs)
   std::string temp_directory;  // for uploaded model files; system default when empty
+  bool allow_client_shm = false;  // --allow-client-shm
+  TraceSettings trace;            // --trace-config
 };
 
 class InferenceServer {
@@ -89,6 +93,11 @@ class InferenceServer {
 
   size_t InFlight() const { return in_flight_.load(); }
 
+  // Client system shared memory (disabled unless allow_client_shm).
+  SystemSharedMemoryRegistry& system_shared_memory() { return *shm_; }
+  // Trace settings and sampling (trace extension).
+  TraceManager& trace() { return *trace_; }
+
   // Statistics of ready model versions, ordered by name then version.
   // `name` empty: every ready version of every model. `version` -1: every
   // ready version of `name`. A named model or version that is not ready is
@@ -97,12 +106,15 @@ class InferenceServer {
                                                      int64_t version) const;
 
  private:
-  InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager, Clock& clock);
+  InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager, Clock& clock,
+                  std::unique_ptr<TraceManager> trace);
   void FinishOne();
 
   ServerOptions options_;
   std::unique_ptr<ModelManager> manager_;
   Clock& clock_;
+  std::unique_ptr<SystemSharedMemoryRegistry> shm_;
+  std::unique_ptr<TraceManager> trace_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<size_t> in_flight_{0};
   std::mutex drain_mu_;

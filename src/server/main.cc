@@ -54,6 +54,7 @@ struct ServeFlags {
   bool log_info = true, log_warning = true, log_error = true;
   std::string id = "nereid";
   bool allow_client_shm = false;
+  std::vector<std::string> trace_config;
 };
 
 void AddServeFlags(CLI::App* app, ServeFlags* f) {
@@ -170,8 +171,12 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
       ->check(CLI::IsMember({"default", "ISO8601"}));
   app->add_option("--log-file", f->log_file, "Append log messages to this file, not stderr");
   app->add_option("--id", f->id, "Server name reported by GET /v2")->capture_default_str();
+  app->add_option("--trace-config", f->trace_config,
+                  "Trace setting, repeatable: level=OFF|TIMESTAMPS, rate=N, count=N, "
+                  "triton,file=PATH, triton,log-frequency=N (Triton's form)")
+      ->type_name("SETTING");
   app->add_flag("--allow-client-shm", f->allow_client_shm,
-                "Accepted for Triton compatibility; shared memory is not supported yet");
+                "Allow clients to register system shared memory for inputs/outputs (default false)");
 }
 
 int Serve(const ServeFlags& f) {
@@ -230,6 +235,14 @@ int Serve(const ServeFlags& f) {
   so.control_mode = *control_mode;
   so.startup_models = f.load_models;
   so.poll_interval = std::chrono::seconds(f.repository_poll_secs);
+  so.allow_client_shm = f.allow_client_shm;
+  for (const auto& t : f.trace_config) {
+    Status st = core::ParseTraceConfig(t, &so.trace);
+    if (!st.ok()) {
+      std::cerr << "error: " << st.message() << "\n";
+      return 2;
+    }
+  }
   auto server = core::InferenceServer::Create(so, registry);
   if (!server.ok()) {
     NLOG(ERROR) << server.status().message();

@@ -231,18 +231,14 @@ class Extensions(GrpcTestCase):
                                          pb.CudaSharedMemoryStatusRequest(name="r")),
                             grpc.StatusCode.NOT_FOUND, "'r'")
 
-    def test_not_yet_implemented_rpcs_say_which_feature(self):
-        cases = [("SystemSharedMemoryStatus", pb.SystemSharedMemoryStatusRequest(),
-                  "system shared memory"),
-                 ("SystemSharedMemoryRegister", pb.SystemSharedMemoryRegisterRequest(),
-                  "system shared memory"),
-                 ("SystemSharedMemoryUnregister", pb.SystemSharedMemoryUnregisterRequest(),
-                  "system shared memory"),
-                 ("TraceSetting", pb.TraceSettingRequest(), "trace")]
-        for method, req, fragment in cases:
+    def test_shared_memory_is_off_by_default(self):
+        # System shared memory works (test_shm_classify_trace) but is off by default.
+        for method, req in (("SystemSharedMemoryStatus", pb.SystemSharedMemoryStatusRequest()),
+                            ("SystemSharedMemoryUnregister",
+                             pb.SystemSharedMemoryUnregisterRequest())):
             with self.subTest(method=method):
-                self.assertRpcError(lambda: call(method, req), grpc.StatusCode.UNIMPLEMENTED,
-                                    fragment)
+                self.assertRpcError(lambda: call(method, req),
+                                    grpc.StatusCode.FAILED_PRECONDITION, "--allow-client-shm=true")
 
 
 class RepositoryAndLogging(GrpcTestCase):
@@ -490,8 +486,15 @@ class BadInput(GrpcTestCase):
         req.outputs.add(name="NOPE")
         self.invalid(req, "unexpected inference output 'NOPE'")
         req = simple_request(a, a)
+        req.outputs.add(name="OUTPUT0").parameters["classification"].int64_param = 0
+        self.invalid(req, "classification must be a positive integer")
+        # Classification runs in core, so gRPC gets it too: equal scores keep index order.
+        req = simple_request(a, a)
         req.outputs.add(name="OUTPUT0").parameters["classification"].int64_param = 2
-        self.invalid(req, "classification", grpc.StatusCode.UNIMPLEMENTED)
+        resp = call("ModelInfer", req)
+        self.assertEqual((resp.outputs[0].datatype, list(resp.outputs[0].shape)), ("BYTES", [1, 2]))
+        raw = resp.raw_output_contents[0]
+        self.assertEqual(raw, struct.pack("<I", 3) + b"2:0" + struct.pack("<I", 3) + b"2:1")
 
     def test_http_and_grpc_report_the_same_error(self):
         # (datatype, shape, elements of INPUT0): a kserve check, then a core one.

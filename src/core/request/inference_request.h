@@ -43,6 +43,10 @@ struct RequestedOutput {
 struct ResponseOutput {
   std::string name;
   Tensor tensor;
+  // Set by core for outputs written into client shared memory: front ends
+  // send name, datatype, shape and `parameters`, but not the data.
+  bool in_shared_memory = false;
+  ParameterMap parameters = {};
 };
 
 struct InferenceResponse {
@@ -55,6 +59,7 @@ struct InferenceResponse {
 };
 
 class InferenceRequest;
+class Trace;
 using ResponseCallback = std::function<void(std::unique_ptr<InferenceResponse>)>;
 
 class InferenceRequest {
@@ -74,6 +79,8 @@ class InferenceRequest {
   // Empty: every output of the model.
   std::vector<RequestedOutput> requested_outputs;
   std::shared_ptr<const void> buffer_owner;
+  // Set when the request was sampled for tracing (core/trace).
+  std::shared_ptr<Trace> trace;
 
   // Filled by core when the request is accepted.
   int64_t batch_size = 0;  // 0 when the model does not batch

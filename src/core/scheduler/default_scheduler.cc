@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "common/logging.h"
+#include "core/trace/trace_manager.h"
 
 namespace nereid::core {
 
@@ -115,6 +116,9 @@ void DefaultScheduler::RunInstance(ModelInstance* instance) {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
+    for (auto& r : batch) {
+      if (r->trace) r->trace->Record("COMPUTE_START");
+    }
     const uint64_t start_ns = clock_.NowNs();
     instance->BeginExecution(&clock_);
     if (stats_) {
@@ -128,6 +132,9 @@ void DefaultScheduler::RunInstance(ModelInstance* instance) {
       for (auto& r : batch) {
         if (r) r->CompleteWithError(Internal(std::string("backend failure: ") + e.what()));
       }
+    }
+    for (auto& r : batch) {
+      if (r && r->trace) r->trace->Record("COMPUTE_END");
     }
     batch.clear();  // a request left incomplete answers with an error in its destructor
   }

@@ -35,6 +35,7 @@
 #include "health.grpc.pb.h"
 #include "server/grpc/infer_codec.h"
 #include "server/kserve/kserve.h"
+#include "server/kserve/trace_settings.h"
 #include "server/kserve/repository.h"
 
 namespace nereid::server::grpc {
@@ -81,6 +82,14 @@ struct RequestOwner {
   std::shared_ptr<const void> decoded;
 };
 
+// Samples a decoded request for tracing (one atomic load when tracing is off).
+std::shared_ptr<core::Trace> StartTrace(core::InferenceServer* server,
+                                        core::InferenceRequest* request) {
+  request->trace = server->trace().Start(request->model_name);
+  if (request->trace) request->trace->Record("GRPC_WAITREAD_END");
+  return request->trace;
+}
+
 // Repository request parameters in the protocol-neutral form (bytes_param
 // carries a file's bytes as they are).
 Parameters RepositoryParameters(
@@ -113,10 +122,6 @@ Status CheckNoRepositoryName(const std::string& repository_name) {
   if (repository_name.empty()) return Status::Ok();
   return Unimplemented("repository_name is not supported: models are loaded from the server's "
                        "repositories");
-}
-
-ServerUnaryReactor* NotYet(CallbackServerContext* ctx, const std::string& feature) {
-  return Answer(ctx, Unimplemented(feature + " is not supported by this server yet"));
 }
 
 StatusOr<std::shared_ptr<core::Model>> FindModel(core::InferenceServer* server,
@@ -166,8 +171,12 @@ class StreamReactor final
     if (!decoded.ok()) return Deliver(slot, decoded, nullptr, {});
     request->buffer_owner = std::make_shared<RequestOwner>(
         RequestOwner{std::move(msg), std::move(request->buffer_owner)});
-    request->set_callback([this, slot, requested](std::unique_ptr<core::InferenceResponse> r) {
+    std::shared_ptr<core::Trace> trace = StartTrace(server_, request.get());
+    request->set_callback([this, slot, requested, trace = std::move(trace)](
+                              std::unique_ptr<core::InferenceResponse> r) {
+      if (trace) trace->Record("GRPC_SEND_START");
       Deliver(slot, r->status, r.get(), *requested);
+      if (trace) trace->Record("GRPC_SEND_END");
     });
     server_->Infer(std::move(request));
   }
@@ -359,12 +368,16 @@ class InferenceService final : public ServiceBase {
     request->buffer_owner = std::make_shared<RequestOwner>(
         RequestOwner{std::move(msg), std::move(request->buffer_owner)});
     // `resp` lives until Finish.
-    request->set_callback([reactor, resp, requested](std::unique_ptr<core::InferenceResponse> r) {
+    std::shared_ptr<core::Trace> trace = StartTrace(server_, request.get());
+    request->set_callback([reactor, resp, requested, trace = std::move(trace)](
+                              std::unique_ptr<core::InferenceResponse> r) {
+      if (trace) trace->Record("GRPC_SEND_START");
       Status s = r->status;
       inf::ModelInferResponse out;
       if (s.ok()) s = EncodeInferResponse(*r, *requested, &out);
       if (s.ok()) s = Serialize(out, resp);
       reactor->Finish(ToGrpc(s));
+      if (trace) trace->Record("GRPC_SEND_END");
     });
     server_->Infer(std::move(request));
     return reactor;
@@ -481,24 +494,58 @@ class InferenceService final : public ServiceBase {
                               [reactor](Status s) { reactor->Finish(ToGrpc(s)); });
     return reactor;
   }
+  // System shared memory and trace settings: the core registry / trace
+  // manager the HTTP endpoints use, so both front ends see the same state.
   ServerUnaryReactor* SystemSharedMemoryStatus(CallbackServerContext* ctx,
-                                               const inf::SystemSharedMemoryStatusRequest*,
-                                               inf::SystemSharedMemoryStatusResponse*) override {
-    return NotYet(ctx, "system shared memory (SystemSharedMemoryStatus)");
+                                               const inf::SystemSharedMemoryStatusRequest* req,
+                                               inf::SystemSharedMemoryStatusResponse* resp) override {
+    auto regions = server_->system_shared_memory().Regions(req->name());
+    if (!regions.ok()) return Answer(ctx, regions.status());
+    for (const auto& r : *regions) {
+      auto& out = (*resp->mutable_regions())[r.name];
+      out.set_name(r.name);
+      out.set_key(r.key);
+      out.set_offset(r.offset);
+      out.set_byte_size(r.byte_size);
+    }
+    return Answer(ctx, Status::Ok());
   }
   ServerUnaryReactor* SystemSharedMemoryRegister(
-      CallbackServerContext* ctx, const inf::SystemSharedMemoryRegisterRequest*,
+      CallbackServerContext* ctx, const inf::SystemSharedMemoryRegisterRequest* req,
       inf::SystemSharedMemoryRegisterResponse*) override {
-    return NotYet(ctx, "system shared memory (SystemSharedMemoryRegister)");
+    return Answer(ctx, server_->system_shared_memory().Register(req->name(), req->key(),
+                                                                 req->offset(), req->byte_size()));
   }
   ServerUnaryReactor* SystemSharedMemoryUnregister(
-      CallbackServerContext* ctx, const inf::SystemSharedMemoryUnregisterRequest*,
+      CallbackServerContext* ctx, const inf::SystemSharedMemoryUnregisterRequest* req,
       inf::SystemSharedMemoryUnregisterResponse*) override {
-    return NotYet(ctx, "system shared memory (SystemSharedMemoryUnregister)");
+    auto& shm = server_->system_shared_memory();
+    return Answer(ctx, req->name().empty() ? shm.UnregisterAll() : shm.Unregister(req->name()));
   }
-  ServerUnaryReactor* TraceSetting(CallbackServerContext* ctx, const inf::TraceSettingRequest*,
-                                   inf::TraceSettingResponse*) override {
-    return NotYet(ctx, "the trace extension (TraceSetting)");
+  ServerUnaryReactor* TraceSetting(CallbackServerContext* ctx, const inf::TraceSettingRequest* req,
+                                   inf::TraceSettingResponse* resp) override {
+    const std::string& model = req->model_name();
+    if (!model.empty()) {
+      auto m = server_->GetModel(model, -1);
+      if (!m.ok() && m.status().code() == nereid::StatusCode::kNotFound) return Answer(ctx, m.status());
+    }
+    if (!req->settings().empty()) {
+      std::vector<std::pair<std::string, TraceSettingValue>> settings;
+      for (const auto& [key, value] : req->settings()) {
+        TraceSettingValue v;  // an empty value list resets, as JSON null does
+        if (value.value_size() > 0) v.emplace(value.value().begin(), value.value().end());
+        settings.emplace_back(key, std::move(v));
+      }
+      auto update = ParseTraceSettingsUpdate(settings);
+      if (!update.ok()) return Answer(ctx, update.status());
+      Status st = server_->trace().Update(model, *update);
+      if (!st.ok()) return Answer(ctx, st);
+    }
+    for (const auto& [key, values] : TraceSettingsToStrings(server_->trace().Settings(model))) {
+      auto& out = (*resp->mutable_settings())[key];
+      for (const auto& v : values) out.add_value(v);
+    }
+    return Answer(ctx, Status::Ok());
   }
   // Settings in the request are applied (all or nothing); the response has
   // the settings in force, as Triton answers.

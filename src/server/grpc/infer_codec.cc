@@ -3,6 +3,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/shm/shm_tensors.h"
 #include "server/kserve/kserve.h"
 
 namespace nereid::server::grpc {
@@ -126,13 +127,21 @@ Status DecodeInferRequest(const inference::ModelInferRequest& msg, core::Inferen
   request->id = msg.id();
   RETURN_IF_ERROR(ParamsFromProto(msg.parameters(), &request->parameters));
   const bool raw = msg.raw_input_contents_size() > 0;
-  if (raw && msg.raw_input_contents_size() != msg.inputs_size()) {
+  // Inputs in shared memory carry no contents; raw entries belong to the others, in order.
+  std::vector<core::ParameterMap> input_params(msg.inputs_size());
+  int with_data = 0;
+  for (int i = 0; i < msg.inputs_size(); ++i) {
+    RETURN_IF_ERROR(ParamsFromProto(msg.inputs(i).parameters(), &input_params[i]));
+    with_data += !core::UsesSharedMemory(input_params[i]);
+  }
+  if (raw && msg.raw_input_contents_size() != with_data) {
     return InvalidArgument("raw_input_contents has " +
                            std::to_string(msg.raw_input_contents_size()) +
-                           " entries but the request has " + std::to_string(msg.inputs_size()) +
-                           " inputs; when raw_input_contents is used it needs one entry per "
-                           "input, in order");
+                           " entries but the request has " + std::to_string(with_data) +
+                           " inputs not in shared memory; when raw_input_contents is used it "
+                           "needs one entry per such input, in order");
   }
+  int next_raw = 0;
   auto decoded = std::make_shared<std::vector<std::string>>();
   decoded->reserve(msg.inputs_size());
   for (int i = 0; i < msg.inputs_size(); ++i) {
@@ -142,15 +151,21 @@ Status DecodeInferRequest(const inference::ModelInferRequest& msg, core::Inferen
     ASSIGN_OR_RETURN(input.tensor.dtype, ParseInputDatatype(in.name(), in.datatype()));
     ASSIGN_OR_RETURN(input.tensor.shape,
                      ParseInputShape(in.name(), in.shape().data(), in.shape_size()));
-    RETURN_IF_ERROR(ParamsFromProto(in.parameters(), &input.parameters));
+    input.parameters = std::move(input_params[i]);
     const int64_t typed = in.has_contents() ? TotalContents(in.contents()) : 0;
-    if (raw) {
+    if (core::UsesSharedMemory(input.parameters)) {
+      if (typed > 0) {
+        return InvalidArgument("input '" + in.name() +
+                               "' names a shared memory region, so it must not carry contents");
+      }
+      // core binds the bytes to the region
+    } else if (raw) {
       if (typed > 0) {
         return InvalidArgument("input '" + in.name() +
                                "' has both typed contents and an entry in raw_input_contents; "
                                "use one or the other");
       }
-      const std::string& bytes = msg.raw_input_contents(i);
+      const std::string& bytes = msg.raw_input_contents(next_raw++);
       input.tensor.data = bytes.data();
       input.tensor.byte_size = bytes.size();
     } else {
@@ -192,6 +207,14 @@ Status EncodeInferResponse(const core::InferenceResponse& response,
     o->set_name(out->name);
     o->set_datatype(std::string(DataTypeName(out->tensor.dtype())));
     for (int64_t d : out->tensor.shape()) o->add_shape(d);
+    if (out->in_shared_memory) {
+      // The data is in the client's region; an empty entry keeps raw indexes aligned.
+      for (const auto& [key, value] : out->parameters) {
+        ToProto(value, &(*o->mutable_parameters())[key]);
+      }
+      msg->add_raw_output_contents();
+      continue;
+    }
     msg->add_raw_output_contents()->assign(out->tensor.data(), out->tensor.byte_size());
   }
   return Status::Ok();

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/shm/shm_tensors.h"
 #include "proto/model_config.pb.h"
 #include "server/kserve/kserve.h"
 
@@ -213,6 +214,14 @@ Status ParseInput(element in, const std::shared_ptr<const std::string>& body,
   ASSIGN_OR_RETURN(int64_t binary_size,
                    IntParam(input->parameters, "binary_data_size", input->name));
   auto data = Member(in, "data");
+  if (core::UsesSharedMemory(input->parameters)) {
+    if (binary_size >= 0 || !data.error()) {
+      return InvalidArgument("input '" + input->name +
+                             "' names a shared memory region, so it must not carry 'data' or "
+                             "parameters.binary_data_size");
+    }
+    return Status::Ok();  // core binds it to the region
+  }
   if (binary_size >= 0) {
     if (!data.error()) {
       return InvalidArgument("input '" + input->name +

@@ -99,6 +99,26 @@ Status WriteData(Writer& w, const Tensor& t, const std::string& name) {
   return Status::Ok();
 }
 
+// Only the integer and string forms occur in output parameters so far.
+void WriteParameters(Writer& w, const core::ParameterMap& params) {
+  w.Key("parameters");
+  w.StartObject();
+  for (const auto& [key, value] : params) {
+    w.Key(key.c_str(), key.size());
+    std::visit(
+        [&w](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, bool>) w.Bool(v);
+          else if constexpr (std::is_same_v<T, int64_t>) w.Int64(v);
+          else if constexpr (std::is_same_v<T, uint64_t>) w.Uint64(v);
+          else if constexpr (std::is_same_v<T, double>) w.Double(v);
+          else w.String(v.c_str(), v.size());
+        },
+        value);
+  }
+  w.EndObject();
+}
+
 }  // namespace
 
 StatusOr<EncodedResponse> EncodeInferResponse(const core::InferenceResponse& response,
@@ -135,7 +155,9 @@ StatusOr<EncodedResponse> EncodeInferResponse(const core::InferenceResponse& res
     w.StartArray();
     for (int64_t d : out.tensor.shape()) w.Int64(d);
     w.EndArray();
-    if (binary_out) {
+    if (out.in_shared_memory) {
+      WriteParameters(w, out.parameters);
+    } else if (binary_out) {
       w.Key("parameters");
       w.StartObject();
       w.Key("binary_data_size");

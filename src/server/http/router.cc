@@ -7,6 +7,8 @@
 #include "server/http/config_json.h"
 #include "server/http/extension_handlers.h"
 #include "server/http/infer_codec.h"
+#include "server/http/shared_memory_routes.h"
+#include "server/http/trace_routes.h"
 #include "server/http/stats_endpoint.h"
 #include "server/kserve/kserve.h"
 
@@ -153,6 +155,12 @@ void Router::Handle(HttpRequest request, ReplyFn reply) const {
     bool ok = p[2] == "live" ? server_->IsLive() : server_->IsReady();
     return finish(Empty(ok ? 200 : 400));
   }
+  if (p[1] == "trace" && p.size() == 3 && p[2] == "setting") {
+    return finish(HandleTraceSetting(*server_, request, ""));
+  }
+  if (p[1] == "models" && p.size() == 5 && p[3] == "trace" && p[4] == "setting") {
+    return finish(HandleTraceSetting(*server_, request, p[2]));
+  }
   if (p[1] == "models" && p.size() >= 3) {
     if (IsStatisticsPath(p)) {
       if (!get) return method_error();
@@ -179,8 +187,8 @@ void Router::Handle(HttpRequest request, ReplyFn reply) const {
   if (p[1] == "logging" && p.size() == 2) {
     return HandleLogging(request, max_input_size_, std::move(finish));
   }
-  if (p[1] == "systemsharedmemory" || p[1] == "cudasharedmemory" || p[1] == "trace") {
-    return finish(Error(Unimplemented("the '" + p[1] + "' extension is not supported yet")));
+  if (p[1] == "systemsharedmemory" || p[1] == "cudasharedmemory") {
+    return finish(HandleSharedMemory(*server_, request, p));
   }
   finish(Error(NotFound("no such endpoint: " + request.target)));
 }
@@ -203,6 +211,11 @@ void Router::HandleModel(const HttpRequest& request, const std::string& model,
 
 void Router::HandleInfer(const HttpRequest& http, const std::string& model_name, int64_t version,
                          ReplyFn reply) const {
+  std::shared_ptr<core::Trace> trace = server_->trace().Start(model_name);
+  if (trace) {
+    trace->Record("HTTP_RECV_END");
+    reply = TracedReply(std::move(reply), trace);
+  }
   std::shared_ptr<std::string> body = http.body;
   if (!http.content_encoding.empty()) {
     auto enc = ParseContentEncoding(http.content_encoding);
@@ -228,6 +241,7 @@ void Router::HandleInfer(const HttpRequest& http, const std::string& model_name,
                                     model ? &model->config() : nullptr, request.get(),
                                     encoding.get());
   if (!parsed.ok()) return reply(Error(parsed));
+  request->trace = std::move(trace);
   request->set_callback([reply, encoding](std::unique_ptr<core::InferenceResponse> response) {
     if (!response->status.ok()) return reply(Error(response->status));
     auto encoded = EncodeInferResponse(*response, *encoding);

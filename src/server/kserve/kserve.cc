@@ -1,5 +1,7 @@
 #include "server/kserve/kserve.h"
 
+#include "core/request/classification.h"
+
 namespace nereid::server {
 
 int HttpStatusFor(StatusCode code) {
@@ -76,11 +78,8 @@ Status AppendBytesElement(std::string_view element, std::string* out) {
 }
 
 Status CheckRequestedOutput(const core::RequestedOutput& output) {
-  if (output.parameters.count("classification")) {
-    return Unimplemented("the classification extension is not supported yet (output '" +
-                         output.name + "')");
-  }
-  return Status::Ok();
+  // Core applies classification; a malformed count is refused while parsing.
+  return core::ClassificationCount(output).status();
 }
 
 std::vector<const core::ResponseOutput*> SelectResponseOutputs(

@@ -47,7 +47,7 @@ Status CheckElementCount(const std::string& input, int64_t count, const Shape& s
 Status AppendBytesElement(std::string_view element, std::string* out);
 
 // Requested-output parameters every front end rejects or interprets the same
-// way (the classification extension is not supported yet).
+// way: "classification" must be a positive integer (core applies it).
 Status CheckRequestedOutput(const core::RequestedOutput& output);
 
 // --- the response ---

@@ -51,7 +51,9 @@ TEST(Kserve, RequestedOutputsAndSelection) {
   core::RequestedOutput plain{"a", {}};
   EXPECT_TRUE(CheckRequestedOutput(plain).ok());
   core::RequestedOutput cls{"a", {{"classification", int64_t{3}}}};
-  EXPECT_EQ(CheckRequestedOutput(cls).code(), StatusCode::kUnimplemented);
+  EXPECT_TRUE(CheckRequestedOutput(cls).ok());
+  core::RequestedOutput bad{"a", {{"classification", std::string("3")}}};
+  EXPECT_EQ(CheckRequestedOutput(bad).code(), StatusCode::kInvalidArgument);
 
   core::InferenceResponse r;
   for (const char* n : {"a", "b", "c"}) r.outputs.push_back({n, Tensor()});
