@@ -24,6 +24,8 @@ import time
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import results_md  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "tests", "models"))
 
 # Approximate FLOPs per batch item (multiply-add = 2 FLOPs).
@@ -155,17 +157,7 @@ def main():
     table = "\n".join(lines)
     print(table)
     if args.write:
-        path = os.path.join(ROOT, "bench", "RESULTS.md")
-        text = open(path).read()
-        marker = "## Engine: Nereid vs ONNX Runtime vs PyTorch"
-        section = marker + "\n\n" + table + "\n"
-        if marker in text:
-            start = text.index(marker)
-            end = text.find("\n## ", start + len(marker))
-            text = text[:start] + section + (text[end:] if end >= 0 else "")
-        else:
-            text = text.rstrip() + "\n\n" + section
-        open(path, "w").write(text)
+        results_md.write_section("## Engine: Nereid vs ONNX Runtime vs PyTorch", table)
 
 
 if __name__ == "__main__":

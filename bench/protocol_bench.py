@@ -30,6 +30,8 @@ import grpc
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import results_md  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from server_fixture import Server  # noqa: E402
 
@@ -187,7 +189,6 @@ def main():
             shm.unlink()
         for r in rows_big:
             print(r, flush=True)
-    http_1 = rows_small[0][2]
     lines = [f"Protocol benchmark, {datetime.date.today()}, Python clients on the same 2 cores "
              f"(client-bound: compare ratios), identity_fp32.",
              "",
@@ -207,19 +208,8 @@ def main():
     lines += [f"| {n} | {a:.2f} | {b:.2f} |" for n, a, b in rows_big]
     table = "\n".join(lines)
     print(table)
-    del http_1
     if args.write:
-        path = os.path.join(ROOT, "bench", "RESULTS.md")
-        text = open(path).read()
-        marker = "## Protocols: HTTP vs gRPC vs shared memory"
-        section = marker + "\n\n" + table + "\n"
-        if marker in text:
-            start = text.index(marker)
-            end = text.find("\n## ", start + len(marker))
-            text = text[:start] + section + (text[end:] if end >= 0 else "")
-        else:
-            text = text.rstrip() + "\n\n" + section
-        open(path, "w").write(text)
+        results_md.write_section("## Protocols: HTTP vs gRPC vs shared memory", table)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 // Repository and logging extension endpoints through the Router (no
 // sockets), plus base64 and the protocol-neutral parameter checks.
 #include "server/http/extension_handlers.h"
+#include "server/http/router_test_util.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -87,13 +88,7 @@ class ExtensionHandlersTest : public ::testing::Test {
   }
   HttpResponse Call(const std::string& method, const std::string& target,
                     const std::string& body = "") {
-    HttpRequest req;
-    req.method = method;
-    req.target = target;
-    *req.body = body;
-    std::promise<HttpResponse> p;
-    router_->Handle(std::move(req), [&](HttpResponse r) { p.set_value(std::move(r)); });
-    return p.get_future().get();
+    return testing::CallRouter(*router_, method, target, body);
   }
 
   fs::path root_;

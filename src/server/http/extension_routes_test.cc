@@ -12,6 +12,7 @@
 
 #include "backends/builtin_backends.h"
 #include "server/http/router.h"
+#include "server/http/router_test_util.h"
 
 namespace nereid::server::http {
 namespace {
@@ -56,13 +57,7 @@ class ExtensionRoutesTest : public ::testing::Test {
 
   HttpResponse Call(const std::string& method, const std::string& target,
                     const std::string& body = "") {
-    HttpRequest req;
-    req.method = method;
-    req.target = target;
-    *req.body = body;
-    std::promise<HttpResponse> p;
-    router_->Handle(std::move(req), [&](HttpResponse r) { p.set_value(std::move(r)); });
-    return p.get_future().get();
+    return testing::CallRouter(*router_, method, target, body);
   }
 
   fs::path root_;

@@ -1,4 +1,5 @@
 #include "server/http/router.h"
+#include "server/http/router_test_util.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -47,13 +48,7 @@ class RouterTest : public ::testing::Test {
 
   HttpResponse Call(const std::string& method, const std::string& target,
                     const std::string& body = "") {
-    HttpRequest req;
-    req.method = method;
-    req.target = target;
-    *req.body = body;
-    std::promise<HttpResponse> p;
-    router_->Handle(std::move(req), [&](HttpResponse r) { p.set_value(std::move(r)); });
-    return p.get_future().get();
+    return testing::CallRouter(*router_, method, target, body);
   }
 
   static fs::path* root_;
