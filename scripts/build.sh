@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Configures and builds one flavour of Nereid.
-#   scripts/build.sh [release|asan] [ninja targets...]
+#   scripts/build.sh [release|asan|tsan] [ninja targets...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flavour="${1:-release}"
@@ -9,7 +9,8 @@ export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 case "$flavour" in
   release) dir=build; extra=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
   asan) dir=build-asan; extra=(-DCMAKE_BUILD_TYPE=Debug "-DNEREID_SANITIZE=address,undefined") ;;
-  *) echo "unknown flavour '$flavour' (release|asan)" >&2; exit 2 ;;
+  tsan) dir=build-tsan; extra=(-DCMAKE_BUILD_TYPE=Debug "-DNEREID_SANITIZE=thread") ;;
+  *) echo "unknown flavour '$flavour' (release|asan|tsan)" >&2; exit 2 ;;
 esac
 cmake -S . -B "$dir" -G Ninja "${extra[@]}" >/dev/null
 cmake --build "$dir" -j "$(nproc)" ${1:+--target "$@"}

@@ -5,7 +5,7 @@
 
 #include "core/request/classification.h"
 
-#include "core/scheduler/default_scheduler.h"
+#include "core/scheduler/dynamic_batch_scheduler.h"
 
 namespace nereid::core {
 namespace {
@@ -28,7 +28,38 @@ std::string ExpectedShape(const google::protobuf::RepeatedField<int64_t>& dims, 
   return ShapeToString(s);
 }
 
+QueuePolicy ToQueuePolicy(const inference::ModelQueuePolicy& p) {
+  QueuePolicy q;
+  q.delay_on_timeout = p.timeout_action() == inference::ModelQueuePolicy::DELAY;
+  q.default_timeout_us = p.default_timeout_microseconds();
+  q.allow_timeout_override = p.allow_timeout_override();
+  q.max_queue_size = p.max_queue_size();
+  return q;
+}
+
 }  // namespace
+
+SchedulerOptions SchedulerOptionsFromConfig(const inference::ModelConfig& config) {
+  SchedulerOptions o;
+  o.max_batch_size = config.max_batch_size();
+  for (const auto& in : config.input()) {
+    if (in.allow_ragged_batch()) o.ragged_inputs.insert(in.name());
+  }
+  if (!config.has_dynamic_batching()) return o;
+  const auto& db = config.dynamic_batching();
+  o.dynamic_batching = true;
+  o.preferred_batch_sizes.assign(db.preferred_batch_size().begin(),
+                                 db.preferred_batch_size().end());
+  o.max_queue_delay_us = db.max_queue_delay_microseconds();
+  o.preserve_ordering = db.preserve_ordering();
+  o.priority_levels = db.priority_levels();
+  o.default_priority_level = db.default_priority_level();
+  o.default_policy = ToQueuePolicy(db.default_queue_policy());
+  for (const auto& [level, policy] : db.priority_queue_policy()) {
+    o.priority_policies[level] = ToQueuePolicy(policy);
+  }
+  return o;
+}
 
 Model::Model(inference::ModelConfig config, int64_t version)
     : config_(std::move(config)), version_(version) {}
@@ -64,8 +95,9 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
   }
   model->backend_model_ = std::move(backend_model);
   model->stats_ = std::make_unique<ModelStatistics>(model->name(), version, clock);
-  model->scheduler_ = std::make_unique<DefaultScheduler>(model->name(), std::move(instances),
-                                                         clock, model->stats_.get());
+  model->scheduler_ = std::make_unique<DynamicBatchScheduler>(
+      model->name(), SchedulerOptionsFromConfig(model->config_), std::move(instances), clock,
+      model->stats_.get());
   return model;
 }
 

@@ -17,11 +17,16 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "core/backend/backend.h"
+#include "core/scheduler/request_queue.h"
 #include "core/scheduler/scheduler.h"
 #include "core/statistics.h"
 #include "proto/model_config.pb.h"
 
 namespace nereid::core {
+
+// The scheduling fields of a validated config (dynamic_batching, ragged
+// inputs) as the scheduler's options.
+SchedulerOptions SchedulerOptionsFromConfig(const inference::ModelConfig& config);
 
 class Model {
  public:

@@ -1,5 +1,8 @@
 #include "core/server.h"
 
+#include <string>
+#include <variant>
+
 #include "common/logging.h"
 #include "core/request/classification.h"
 #include "core/shm/shm_tensors.h"
@@ -15,6 +18,30 @@ InferenceServer::InferenceServer(ServerOptions options, std::unique_ptr<ModelMan
       trace_(std::move(trace)) {}
 
 InferenceServer::~InferenceServer() { Shutdown(std::chrono::milliseconds(0)); }
+
+namespace {
+
+// Triton's reserved scheduling parameters: "priority" (level, 0 = the
+// model's default) and "timeout" (microseconds in the queue, 0 = none).
+Status ReadScheduleParameters(InferenceRequest* request) {
+  for (const char* name : {"priority", "timeout"}) {
+    auto it = request->parameters.find(name);
+    if (it == request->parameters.end()) continue;
+    uint64_t value = 0;
+    if (const auto* u = std::get_if<uint64_t>(&it->second)) {
+      value = *u;
+    } else if (const auto* i = std::get_if<int64_t>(&it->second); i && *i >= 0) {
+      value = static_cast<uint64_t>(*i);
+    } else {
+      return InvalidArgument(std::string("request parameter '") + name +
+                             "' must be a non-negative integer");
+    }
+    (std::string(name) == "priority" ? request->priority : request->timeout_us) = value;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
     ServerOptions options, std::shared_ptr<const BackendRegistry> backends, Clock& clock) {
@@ -86,7 +113,8 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
     return;
   }
   request->received_ns = clock_.NowNs();
-  Status valid = BindShmInputs(*shm_, request.get());
+  Status valid = ReadScheduleParameters(request.get());
+  if (valid.ok()) valid = BindShmInputs(*shm_, request.get());
   if (valid.ok()) valid = (*model)->Validate(request.get());
   if (!valid.ok()) {
     // It reached a model version: a failure of that version (Triton's OTHER).

@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "core/scheduler/default_scheduler.h"
+#include "core/scheduler/dynamic_batch_scheduler.h"
 
 namespace nereid::core {
 namespace {
@@ -53,7 +53,7 @@ class TimedInstance : public ModelInstance {
 };
 
 // Enqueues one request and waits for its response; returns its status.
-Status RunOne(DefaultScheduler& sched, const std::string& id, int64_t batch_size = 0) {
+Status RunOne(DynamicBatchScheduler& sched, const std::string& id, int64_t batch_size = 0) {
   std::promise<Status> done;
   auto r = std::make_unique<InferenceRequest>();
   r->id = id;
@@ -136,7 +136,7 @@ TEST(ModelStatisticsTest, RecentLatenciesKeepTheNewestInOrder) {
 TEST(SchedulerStatisticsTest, SplitsQueueAndComputeExactly) {
   FakeClock clock;
   ModelStatistics stats("m", 1, clock);
-  DefaultScheduler sched("m", Instances(&clock, 1), clock, &stats);
+  DynamicBatchScheduler sched("m", SchedulerOptions{}, Instances(&clock, 1), clock, &stats);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(RunOne(sched, "ok").ok());
   sched.Stop();
   ModelStatsSnapshot s = stats.Snapshot();
@@ -160,7 +160,7 @@ TEST(SchedulerStatisticsTest, QueueTimeIsTimeWaitingForABusyInstance) {
   std::promise<void> entered, release;
   std::vector<std::unique_ptr<ModelInstance>> inst;
   inst.push_back(std::make_unique<TimedInstance>(&clock, &entered, release.get_future().share()));
-  DefaultScheduler sched("m", std::move(inst), clock, &stats);
+  DynamicBatchScheduler sched("m", SchedulerOptions{}, std::move(inst), clock, &stats);
   std::atomic<int> done{0};
   std::promise<void> all;
   for (int i = 0; i < 2; ++i) {
@@ -190,7 +190,7 @@ TEST(SchedulerStatisticsTest, QueueTimeIsTimeWaitingForABusyInstance) {
 TEST(SchedulerStatisticsTest, FailuresCountAsFailNotAsExecutions) {
   FakeClock clock;
   ModelStatistics stats("m", 1, clock);
-  DefaultScheduler sched("m", Instances(&clock, 1), clock, &stats);
+  DynamicBatchScheduler sched("m", SchedulerOptions{}, Instances(&clock, 1), clock, &stats);
   EXPECT_TRUE(RunOne(sched, "ok").ok());
   EXPECT_EQ(RunOne(sched, "fail").code(), StatusCode::kInternal);
   EXPECT_EQ(RunOne(sched, "throw").code(), StatusCode::kInternal);
@@ -210,7 +210,7 @@ TEST(SchedulerStatisticsTest, FailuresCountAsFailNotAsExecutions) {
 TEST(SchedulerStatisticsTest, BatchSizesCountItemsAndKeyBatchStats) {
   FakeClock clock;
   ModelStatistics stats("m", 1, clock);
-  DefaultScheduler sched("m", Instances(&clock, 2), clock, &stats);
+  DynamicBatchScheduler sched("m", SchedulerOptions{}, Instances(&clock, 2), clock, &stats);
   ASSERT_TRUE(RunOne(sched, "ok", 4).ok());
   ASSERT_TRUE(RunOne(sched, "ok", 4).ok());
   ASSERT_TRUE(RunOne(sched, "ok", 2).ok());
@@ -230,7 +230,7 @@ TEST(SchedulerStatisticsTest, BatchSizesCountItemsAndKeyBatchStats) {
 TEST(SchedulerStatisticsTest, ConcurrentRequestsTotalsAreExact) {
   FakeClock clock;
   ModelStatistics stats("m", 1, clock);
-  DefaultScheduler sched("m", Instances(&clock, 3), clock, &stats);
+  DynamicBatchScheduler sched("m", SchedulerOptions{}, Instances(&clock, 3), clock, &stats);
   constexpr int kThreads = 8, kPerThread = 200;
   std::atomic<int> ok{0}, failed{0};
   std::vector<std::thread> threads;

@@ -113,6 +113,9 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
                   "Compression of infer responses: none, low, medium or high")
       ->capture_default_str()
       ->check(CLI::IsMember({"none", "low", "medium", "high"}));
+  app->add_option("--grpc-max-message-size", g.max_message_bytes,
+                  "Largest gRPC message in bytes (default 2147483647, Triton's limit)")
+      ->check(CLI::PositiveNumber);
   app->add_flag("--grpc-use-ssl", g.use_ssl, "Serve gRPC over TLS (default false)");
   app->add_flag("--grpc-use-ssl-mutual", g.use_ssl_mutual,
                 "Serve gRPC over mutual TLS: clients must present a certificate signed by "

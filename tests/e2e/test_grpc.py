@@ -279,6 +279,65 @@ class RepositoryAndLogging(GrpcTestCase):
         finally:
             shutil.rmtree(root)
 
+    def test_unload_during_heavy_inference_loses_nothing(self):
+        root = make_repo({"busy/1": None, "busy/config.pbtxt": """
+backend: "identity"
+max_batch_size: 4
+input [ { name: "IN" data_type: TYPE_FP32 dims: [ -1 ] } ]
+output [ { name: "OUT" data_type: TYPE_FP32 dims: [ -1 ] } ]
+instance_group [ { count: 1 kind: KIND_CPU } ]
+parameters { key: "execute_delay_ms" value { string_value: "5" } }
+"""})
+        try:
+            with Server("--model-control-mode=explicit", "--load-model", "busy",
+                        repos=[root]) as srv:
+                ch = grpc.insecure_channel(srv.grpc_target)
+                stop = threading.Event()
+                outcomes, lock = [], threading.Lock()
+                req = pb.ModelInferRequest(model_name="busy")
+                req.inputs.add(name="IN", datatype="FP32", shape=[1, 1])
+                req.raw_input_contents.append(raw_tensor(np.array([[3.0]], "<f4")))
+
+                def client():
+                    while not stop.is_set():
+                        try:
+                            out = outputs(call("ModelInfer", req, ch))["OUT"][2]
+                            result = ("ok", out)
+                        except grpc.RpcError as e:
+                            result = (e.code(), e.details())
+                        with lock:
+                            outcomes.append(result)
+
+                threads = [threading.Thread(target=client) for _ in range(16)]
+                for t in threads:
+                    t.start()
+                try:
+                    deadline = time.time() + TIMEOUT
+                    while (sum(1 for c, _ in outcomes if c == "ok") < 50
+                           and time.time() < deadline):
+                        time.sleep(0.01)
+                    call("RepositoryModelUnload", pb.RepositoryModelUnloadRequest(
+                        model_name="busy"), ch)
+                    time.sleep(0.2)
+                finally:
+                    stop.set()
+                    for t in threads:
+                        t.join(TIMEOUT)
+                self.assertFalse(any(t.is_alive() for t in threads), "a request hung")
+                ok = [o for c, o in outcomes if c == "ok"]
+                refused = [(c, o) for c, o in outcomes if c != "ok"]
+                self.assertGreaterEqual(len(ok), 50)
+                self.assertTrue(all(o == raw_tensor(np.array([[3.0]], "<f4")) for o in ok))
+                self.assertGreater(len(refused), 0)
+                for code, text in refused:
+                    self.assertIn(code, (grpc.StatusCode.NOT_FOUND,
+                                         grpc.StatusCode.UNAVAILABLE), text)
+                    self.assertIn("busy", text)
+                self.assertTrue(call("ServerLive", pb.ServerLiveRequest(), ch).live)
+                ch.close()
+        finally:
+            shutil.rmtree(root)
+
     def test_log_settings_round_trip(self):
         now = call("LogSettings", pb.LogSettingsRequest()).settings
         self.assertEqual(now["log_format"].string_param, "default")
@@ -682,7 +741,7 @@ class Shutdown(unittest.TestCase):
             ch.close()
 
 
-class Flags(unittest.TestCase):
+class Flags(GrpcTestCase):
     def infer_simple(self, ch):
         a = np.arange(16, dtype=np.int32).reshape(1, 16)
         resp = call("ModelInfer", simple_request(a, a, id="f"), ch)
@@ -698,6 +757,27 @@ class Flags(unittest.TestCase):
                                  "--grpc-infer-response-compression-level", "max")
         self.assertNotEqual(code, 0)
         self.assertIn("--grpc-infer-response-compression-level", out + err)
+
+    def test_message_above_the_size_limit(self):
+        with Server("--grpc-max-message-size", "1000000") as s:
+            ch = grpc.insecure_channel(s.grpc_target, options=[
+                ("grpc.max_send_message_length", -1)])
+            x = np.zeros((2, 150528), np.float32)  # 1.2 MB of tensor data
+            req = pb.ModelInferRequest(model_name="identity_fp32")
+            req.inputs.add(name="INPUT0", datatype="FP32", shape=list(x.shape))
+            req.raw_input_contents.append(raw_tensor(x))
+            self.assertRpcError(lambda: call("ModelInfer", req, ch),
+                                grpc.StatusCode.RESOURCE_EXHAUSTED, "")
+            got = stream(iter([req]), ch)
+            with self.assertRaises(grpc.RpcError) as cm:
+                list(got)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.infer_simple(ch)  # the server and the channel keep working
+            ch.close()
+        code, out, err = run_cli("serve", "--model-repository", EXAMPLES,
+                                 "--grpc-max-message-size", "0")
+        self.assertNotEqual(code, 0)
+        self.assertIn("--grpc-max-message-size", out + err)
 
     def test_allow_grpc_false(self):
         with Server("--allow-grpc=false") as s:

@@ -168,6 +168,37 @@ Status ValidateAndNormalize(const std::string& model_name, const ConfigLocator& 
                        "decoupled models are not supported yet");
   }
 
+  if (config->has_dynamic_batching()) {
+    const auto& db = config->dynamic_batching();
+    for (int i = 0; i < db.preferred_batch_size_size(); ++i) {
+      const int32_t size = db.preferred_batch_size(i);
+      if (size < 1 || (config->max_batch_size() > 0 && size > config->max_batch_size())) {
+        return where.Error("dynamic_batching.preferred_batch_size",
+                           "preferred batch size " + std::to_string(size) +
+                               " must be in [1, max_batch_size = " +
+                               std::to_string(config->max_batch_size()) + "]");
+      }
+    }
+    const uint64_t levels = db.priority_levels();
+    if (levels > 0 && (db.default_priority_level() < 1 || db.default_priority_level() > levels)) {
+      return where.Error("dynamic_batching.default_priority_level",
+                         "must be in [1, priority_levels = " + std::to_string(levels) +
+                             "], got " + std::to_string(db.default_priority_level()));
+    }
+    if (levels == 0 && db.default_priority_level() != 0) {
+      return where.Error("dynamic_batching.default_priority_level",
+                         "is set but priority_levels is 0");
+    }
+    for (const auto& [level, unused] : db.priority_queue_policy()) {
+      if (level < 1 || level > levels) {
+        return where.Error("dynamic_batching.priority_queue_policy",
+                           "priority level " + std::to_string(level) +
+                               " is outside [1, priority_levels = " + std::to_string(levels) +
+                               "]");
+      }
+    }
+  }
+
   auto* policy = config->mutable_version_policy();
   if (policy->policy_choice_case() == inference::ModelVersionPolicy::POLICY_CHOICE_NOT_SET) {
     policy->mutable_latest()->set_num_versions(1);

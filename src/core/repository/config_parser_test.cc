@@ -95,6 +95,36 @@ TEST(ConfigParserTest, RejectsMismatchedNameNegativeDimsAndGpu) {
   check("output [{name: \"b\" data_type: TYPE_FP32 dims: [1]}]", "no inputs");
 }
 
+TEST(ConfigParserTest, ValidatesDynamicBatching) {
+  auto check = [](const std::string& batching, const std::string& needle) {
+    inference::ModelConfig config;
+    auto where = ParseModelConfig(
+        "max_batch_size: 8 input [{name: \"a\" data_type: TYPE_FP32 dims: [1]}] "
+        "output [{name: \"b\" data_type: TYPE_FP32 dims: [1]}] dynamic_batching {" +
+            batching + "}",
+        "c.pbtxt", &config);
+    ASSERT_TRUE(where.ok()) << where.status().ToString();
+    Status s = ValidateAndNormalize("m", *where, &config);
+    if (needle.empty()) {
+      EXPECT_TRUE(s.ok()) << s.ToString();
+    } else {
+      EXPECT_THAT(s.message(), HasSubstr(needle)) << batching;
+      EXPECT_THAT(s.message(), HasSubstr("dynamic_batching")) << batching;
+    }
+  };
+  check("", "");
+  check("preferred_batch_size: [2, 8] max_queue_delay_microseconds: 100", "");
+  check("priority_levels: 3 default_priority_level: 2 "
+        "priority_queue_policy { key: 1 value { max_queue_size: 4 } }", "");
+  check("preferred_batch_size: [16]", "preferred batch size 16");
+  check("preferred_batch_size: [0]", "preferred batch size 0");
+  check("priority_levels: 2", "default_priority_level");
+  check("priority_levels: 2 default_priority_level: 3", "must be in [1, priority_levels = 2]");
+  check("default_priority_level: 1", "priority_levels is 0");
+  check("priority_levels: 2 default_priority_level: 1 "
+        "priority_queue_policy { key: 5 value { } }", "priority level 5");
+}
+
 TEST(ConfigParserTest, DefaultsFilled) {
   inference::ModelConfig config;
   auto where = ParseModelConfig(

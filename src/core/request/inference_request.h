@@ -10,6 +10,7 @@
 // never shared).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -87,6 +88,17 @@ class InferenceRequest {
   int64_t resolved_version = 0;
   uint64_t received_ns = 0;  // Clock::NowNs when core accepted it (statistics)
   uint64_t enqueue_ns = 0;
+
+  // Scheduling, from Triton's reserved request parameters "priority" and
+  // "timeout" (microseconds), read by core: 0 means the model's default
+  // priority level / queue policy timeout.
+  uint64_t priority = 0;
+  uint64_t timeout_us = 0;
+  // Set by the front end when the client has gone (a cancelled gRPC call,
+  // a closed HTTP connection): a request still queued is then completed as
+  // CANCELLED instead of executing. Null when the front end cannot tell.
+  std::shared_ptr<std::atomic<bool>> cancelled;
+  bool is_cancelled() const { return cancelled && cancelled->load(std::memory_order_relaxed); }
 
   void set_callback(ResponseCallback cb) { callback_ = std::move(cb); }
   ResponseCallback TakeCallback() { return std::exchange(callback_, nullptr); }

@@ -25,6 +25,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 
+#include <atomic>
 #include <deque>
 #include <fstream>
 #include <mutex>
@@ -133,6 +134,15 @@ StatusOr<std::shared_ptr<core::Model>> FindModel(core::InferenceServer* server,
 
 // ---- ModelStreamInfer ----
 
+// ModelInfer's reactor: a cancelled call (the client gave up or its deadline
+// passed) marks its request, so a request still queued is dropped, not run.
+class InferReactor final : public ServerUnaryReactor {
+ public:
+  std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
+  void OnCancel() override { cancelled->store(true); }
+  void OnDone() override { delete this; }
+};
+
 class StreamReactor final
     : public ::grpc::ServerBidiReactor<::grpc::ByteBuffer, ::grpc::ByteBuffer> {
  public:
@@ -171,6 +181,7 @@ class StreamReactor final
     if (!decoded.ok()) return Deliver(slot, decoded, nullptr, {});
     request->buffer_owner = std::make_shared<RequestOwner>(
         RequestOwner{std::move(msg), std::move(request->buffer_owner)});
+    request->cancelled = cancelled_;
     std::shared_ptr<core::Trace> trace = StartTrace(server_, request.get());
     request->set_callback([this, slot, requested, trace = std::move(trace)](
                               std::unique_ptr<core::InferenceResponse> r) {
@@ -194,6 +205,7 @@ class StreamReactor final
   }
 
   void OnCancel() override {
+    cancelled_->store(true);  // requests of this stream still queued are dropped
     std::lock_guard lock(mu_);
     FinishLocked(::grpc::Status(::grpc::StatusCode::CANCELLED, "stream cancelled"));
   }
@@ -258,6 +270,7 @@ class StreamReactor final
   }
 
   core::InferenceServer* const server_;
+  const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
   ::grpc::ByteBuffer reading_;  // touched only by the read chain (one read at a time)
   std::mutex mu_;
   std::deque<Slot> slots_;
@@ -355,7 +368,7 @@ class InferenceService final : public ServiceBase {
   ServerUnaryReactor* ModelInfer(CallbackServerContext* ctx, const ::grpc::ByteBuffer* req,
                                  ::grpc::ByteBuffer* resp) override {
     if (level_ != GRPC_COMPRESS_LEVEL_NONE) ctx->set_compression_level(level_);
-    ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    auto* reactor = new InferReactor();
     auto msg = std::make_shared<inf::ModelInferRequest>();
     auto request = std::make_unique<core::InferenceRequest>();
     auto requested = std::make_shared<std::vector<std::string>>();
@@ -367,6 +380,7 @@ class InferenceService final : public ServiceBase {
     }
     request->buffer_owner = std::make_shared<RequestOwner>(
         RequestOwner{std::move(msg), std::move(request->buffer_owner)});
+    request->cancelled = reactor->cancelled;
     // `resp` lives until Finish.
     std::shared_ptr<core::Trace> trace = StartTrace(server_, request.get());
     request->set_callback([reactor, resp, requested, trace = std::move(trace)](
@@ -704,9 +718,13 @@ StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOptions&
   b.AddListeningPort(address, creds, &impl->port);
   b.RegisterService(&impl->inference);
   b.RegisterService(&impl->health);
-  // No message size limit (gRPC's default 4 MiB refuses a batch of images).
-  b.SetMaxReceiveMessageSize(-1);
-  b.SetMaxSendMessageSize(-1);
+  // Triton's limit, not gRPC's default 4 MiB (which refuses a batch of images).
+  if (o.max_message_bytes <= 0) {
+    return InvalidArgument("--grpc-max-message-size must be positive, got " +
+                           std::to_string(o.max_message_bytes));
+  }
+  b.SetMaxReceiveMessageSize(o.max_message_bytes);
+  b.SetMaxSendMessageSize(o.max_message_bytes);
   b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, o.keepalive_time_ms);
   b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, o.keepalive_timeout_ms);
   b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,

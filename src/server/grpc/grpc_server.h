@@ -32,6 +32,10 @@ struct GrpcServerOptions {
   int http2_max_ping_strikes = 2;
   // Compression of infer responses: "none", "low", "medium" or "high".
   std::string infer_response_compression_level = "none";
+  // Largest message received or sent, in bytes. Triton's fixed limit is
+  // INT32_MAX (protobuf cannot parse more); a larger request is refused with
+  // RESOURCE_EXHAUSTED before it is parsed.
+  int max_message_bytes = 2147483647;
   bool use_ssl = false;
   bool use_ssl_mutual = false;  // requires and verifies client certificates
   std::string server_cert;      // PEM file paths

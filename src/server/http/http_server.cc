@@ -150,6 +150,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) {  // EOF, reset, aborted by close: the connection is over.
       std::lock_guard<std::mutex> lock(mu_);
       if (busy_) {
+        // The client left before its answer: requests still queued are
+        // dropped (cancelled), not run.
+        for (auto& flag : cancel_flags_) flag->store(true);
         close_after_response_ = true;  // the responder closes it
       } else {
         CloseLocked();
@@ -174,9 +177,13 @@ class Session : public std::enable_shared_from_this<Session> {
       p.request.accept_encoding = std::string(it->value());
     }
     parser_.reset();
+    p.request.cancelled = std::make_shared<std::atomic<bool>>(false);
     shared_->busy.fetch_add(1);
     {
       std::lock_guard<std::mutex> lock(mu_);
+      // In flight: the current request and at most one parked one.
+      if (!busy_) cancel_flags_.clear();
+      cancel_flags_.push_back(p.request.cancelled);
       if (busy_) {
         // Pipelined: answer in order, after the current response. Stop
         // reading until then (back-pressure).
@@ -341,6 +348,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;                // guarded by mu_
   bool close_after_response_ = false;  // guarded by mu_
   std::optional<Pending> parked_;      // guarded by mu_
+  std::vector<std::shared_ptr<std::atomic<bool>>> cancel_flags_;  // guarded by mu_
 };
 
 class BeastServer final : public HttpServer {

@@ -242,6 +242,7 @@ void Router::HandleInfer(const HttpRequest& http, const std::string& model_name,
                                     encoding.get());
   if (!parsed.ok()) return reply(Error(parsed));
   request->trace = std::move(trace);
+  request->cancelled = http.cancelled;
   request->set_callback([reply, encoding](std::unique_ptr<core::InferenceResponse> response) {
     if (!response->status.ok()) return reply(Error(response->status));
     auto encoded = EncodeInferResponse(*response, *encoding);

@@ -6,6 +6,7 @@
 // `reply` is called exactly once, possibly on another (instance) thread.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -24,6 +25,9 @@ struct HttpRequest {
   std::optional<std::string> inference_header_length;
   std::string content_encoding;
   std::string accept_encoding;
+  // Set by the server when the client closes the connection before the
+  // response is written (handed to inference requests as their cancel flag).
+  std::shared_ptr<std::atomic<bool>> cancelled;
 };
 
 struct HttpResponse {

@@ -1,0 +1,238 @@
+"""End-to-end tests of the schedulers over real HTTP and gRPC: dynamic
+batching, queue policies (load shedding, timeouts), priorities, and
+cancellation of queued requests when the client goes away.
+
+Run: NEREID_BIN=build/nereid /usr/bin/python3 -m unittest tests/e2e/test_scheduling.py
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import numpy as np
+import requests
+
+from server_fixture import REPO_ROOT, Server, make_repo
+
+TIMEOUT = 30
+
+
+def identity_config(delay_ms, max_batch=8, scheduling="", instances=1):
+    return f"""
+backend: "identity"
+max_batch_size: {max_batch}
+input [ {{ name: "IN" data_type: TYPE_FP32 dims: [ -1 ] }} ]
+output [ {{ name: "OUT" data_type: TYPE_FP32 dims: [ -1 ] }} ]
+instance_group [ {{ count: {instances} kind: KIND_CPU }} ]
+parameters {{ key: "execute_delay_ms" value {{ string_value: "{delay_ms}" }} }}
+{scheduling}
+"""
+
+
+MODELS = {
+    # 20 ms per execution; the batcher waits up to 50 ms to fill a batch.
+    "batched": identity_config(20, scheduling="dynamic_batching { max_queue_delay_microseconds: 50000 }"),
+    "unbatched": identity_config(20),
+    "bounded": identity_config(300, max_batch=1, scheduling="""
+dynamic_batching { default_queue_policy { max_queue_size: 2 } }"""),
+    "timed": identity_config(300, max_batch=1, scheduling="""
+dynamic_batching {
+  priority_levels: 2
+  default_priority_level: 2
+  default_queue_policy { default_timeout_microseconds: 50000 allow_timeout_override: true }
+  priority_queue_policy { key: 1 value { default_timeout_microseconds: 0 } }
+}"""),
+    "slow": identity_config(400, max_batch=1),
+    "params": identity_config(0, scheduling="dynamic_batching { }"),
+    "mixed": identity_config(20, scheduling="dynamic_batching { max_queue_delay_microseconds: 50000 }"),
+}
+
+
+def body(values, params=None):
+    js = {"inputs": [{"name": "IN", "shape": [1, len(values)], "datatype": "FP32",
+                      "data": list(values)}]}
+    if params:
+        js["parameters"] = params
+    return js
+
+
+def infer(url, model, values=(1.0,), params=None):
+    return requests.post(f"{url}/v2/models/{model}/infer", json=body(values, params),
+                         timeout=TIMEOUT)
+
+
+def stats(url, model):
+    r = requests.get(f"{url}/v2/models/{model}/stats", timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+    return r.json()["model_stats"][0]
+
+
+class Scheduling(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        files = {}
+        for name, cfg in MODELS.items():
+            files[f"{name}/config.pbtxt"] = cfg
+            files[f"{name}/1"] = None
+        cls.root = make_repo(files)
+        cls.server = Server(repos=[cls.root])
+        cls.url = cls.server.url
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.__exit__(None, None, None)
+        shutil.rmtree(cls.root)
+
+    def concurrent(self, n, fn):
+        with ThreadPoolExecutor(n) as pool:
+            return list(pool.map(fn, range(n)))
+
+    def test_dynamic_batching_combines_concurrent_requests(self):
+        for model in ("batched", "unbatched"):
+            results = self.concurrent(16, lambda i: infer(self.url, model, (float(i), 1.0)))
+            for i, r in enumerate(results):
+                self.assertEqual(r.status_code, 200, r.text)
+                self.assertEqual(r.json()["outputs"][0]["data"], [float(i), 1.0])
+            s = stats(self.url, model)
+            self.assertEqual(s["inference_count"], 16)
+            sizes = {b["batch_size"]: b["compute_infer"]["count"] for b in s["batch_stats"]}
+            self.assertEqual(sum(k * v for k, v in sizes.items()), 16)
+            if model == "batched":
+                self.assertLessEqual(s["execution_count"], 8, s)
+                self.assertGreater(max(sizes), 1, sizes)
+            else:
+                self.assertEqual(s["execution_count"], 16)
+                self.assertEqual(list(sizes), [1])
+
+    def test_full_queue_is_refused_at_once(self):
+        results = self.concurrent(6, lambda i: infer(self.url, "bounded"))
+        codes = sorted(r.status_code for r in results)
+        ok = codes.count(200)
+        self.assertIn(ok, (2, 3), codes)  # one running + two queued (+ one dequeued in time)
+        for r in results:
+            if r.status_code != 200:
+                self.assertEqual(r.status_code, 503)
+                self.assertIn("exceeds maximum queue size", r.json()["error"])
+
+    def test_queue_timeouts_and_priorities(self):
+        # A busy instance; a default-level request times out in the queue,
+        # a level-1 request (no timeout) and one overriding the timeout wait.
+        def call(i):
+            if i == 0:
+                return infer(self.url, "timed")
+            time.sleep(0.05)
+            params = [{}, {"priority": 1}, {"timeout": 10_000_000}][i - 1]
+            return infer(self.url, "timed", params=params)
+
+        results = self.concurrent(4, call)
+        self.assertEqual(results[0].status_code, 200, results[0].text)
+        self.assertEqual(results[1].status_code, 503, results[1].text)
+        self.assertIn("timeout", results[1].json()["error"])
+        self.assertEqual(results[2].status_code, 200, results[2].text)
+        self.assertEqual(results[3].status_code, 200, results[3].text)
+
+    def test_bad_schedule_parameters(self):
+        for params, fragment in (({"priority": "high"}, "priority"), ({"priority": -1}, "priority"),
+                                 ({"timeout": 1.5}, "timeout"), ({"timeout": True}, "timeout")):
+            r = infer(self.url, "params", params=params)
+            self.assertEqual(r.status_code, 400, params)
+            self.assertIn(fragment, r.json()["error"])
+        # Triton's rules: a priority beyond the levels means the default level;
+        # a timeout of 0 means none.
+        self.assertEqual(infer(self.url, "timed", params={"priority": 7}).status_code, 200)
+        self.assertEqual(infer(self.url, "params", params={"timeout": 0}).status_code, 200)
+
+    def test_mixed_shapes_are_batched_apart(self):
+        results = self.concurrent(8, lambda i: infer(self.url, "mixed",
+                                                     [1.0] * (1 + i % 2)))
+        for i, r in enumerate(results):
+            self.assertEqual(r.status_code, 200, r.text)
+            self.assertEqual(r.json()["outputs"][0]["data"], [1.0] * (1 + i % 2))
+
+
+class Cancellation(unittest.TestCase):
+    """A client that gives up while its request waits: it is never executed."""
+
+    def setUp(self):
+        self.root = make_repo({"slow/config.pbtxt": MODELS["slow"], "slow/1": None})
+        self.server = Server(repos=[self.root])
+        self.url = self.server.url
+
+    def tearDown(self):
+        self.server.__exit__(None, None, None)
+        shutil.rmtree(self.root)
+
+    def occupy(self):
+        """Starts a request that keeps the only instance busy for 400 ms."""
+        t = threading.Thread(target=lambda: infer(self.url, "slow"))
+        t.start()
+        time.sleep(0.1)  # it is executing now; the next request has to queue
+        return t
+
+    def wait_idle(self, executions):
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline:
+            s = stats(self.url, "slow")
+            if s["execution_count"] >= executions:
+                time.sleep(0.6)  # one more execution would take 400 ms
+                return stats(self.url, "slow")
+            time.sleep(0.02)
+        self.fail("the model never finished")
+
+    def test_http_client_disconnect_drops_the_queued_request(self):
+        runner = self.occupy()
+        payload = json.dumps(body([2.0])).encode()
+        sock = socket.create_connection(("127.0.0.1", self.server.port))
+        sock.sendall(b"POST /v2/models/slow/infer HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: "
+                     + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+        time.sleep(0.05)
+        sock.close()
+        runner.join(TIMEOUT)
+        s = self.wait_idle(1)
+        self.assertEqual(s["execution_count"], 1, s)
+        self.assertEqual(s["inference_count"], 1, s)
+        self.assertEqual(s["inference_stats"]["fail"]["count"], 1, s)
+        self.assertEqual(infer(self.url, "slow").status_code, 200)  # still serving
+
+    def test_grpc_deadline_drops_the_queued_request(self):
+        gen = tempfile.mkdtemp(prefix="nereid_sched_py_")
+        try:
+            proto = os.path.join(REPO_ROOT, "proto")
+            subprocess.run(["protoc", f"--python_out={gen}", f"-I{proto}",
+                            os.path.join(proto, "model_config.proto"),
+                            os.path.join(proto, "grpc_service.proto")], check=True)
+            sys.path.insert(0, gen)
+            import grpc_service_pb2 as pb
+            runner = self.occupy()
+            ch = grpc.insecure_channel(self.server.grpc_target)
+            stub = ch.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                  request_serializer=lambda m: m.SerializeToString(),
+                                  response_deserializer=pb.ModelInferResponse.FromString)
+            req = pb.ModelInferRequest(model_name="slow")
+            req.inputs.add(name="IN", datatype="FP32", shape=[1, 1])
+            req.raw_input_contents.append(np.array([[5.0]], "<f4").tobytes())
+            with self.assertRaises(grpc.RpcError) as cm:
+                stub(req, timeout=0.1)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+            runner.join(TIMEOUT)
+            s = self.wait_idle(1)
+            self.assertEqual(s["execution_count"], 1, s)
+            self.assertEqual(s["inference_stats"]["fail"]["count"], 1, s)
+            self.assertEqual(len(stub(req, timeout=TIMEOUT).raw_output_contents), 1)
+            ch.close()
+        finally:
+            sys.path.remove(gen)
+            shutil.rmtree(gen)
+
+
+if __name__ == "__main__":
+    unittest.main()
