@@ -42,6 +42,7 @@ QueuePolicy ToQueuePolicy(const inference::ModelQueuePolicy& p) {
 SchedulerOptions SchedulerOptionsFromConfig(const inference::ModelConfig& config) {
   SchedulerOptions o;
   o.max_batch_size = config.max_batch_size();
+  o.decoupled = config.model_transaction_policy().decoupled();
   for (const auto& in : config.input()) {
     if (in.allow_ragged_batch()) o.ragged_inputs.insert(in.name());
   }

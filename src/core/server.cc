@@ -114,6 +114,12 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
   }
   request->received_ns = clock_.NowNs();
   Status valid = ReadScheduleParameters(request.get());
+  if (valid.ok() && (*model)->config().model_transaction_policy().decoupled() &&
+      !request->accepts_many_responses) {
+    valid = InvalidArgument("model '" + request->model_name +
+                            "' is decoupled (it may send any number of responses per request); "
+                            "call it over gRPC ModelStreamInfer, not this endpoint");
+  }
   if (valid.ok()) valid = BindShmInputs(*shm_, request.get());
   if (valid.ok()) valid = (*model)->Validate(request.get());
   if (!valid.ok()) {
@@ -143,7 +149,7 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
                             std::unique_ptr<InferenceResponse> response) {
     // Post-processing that both front ends share: classification first, so
     // a classified output can also go to shared memory.
-    if (response->status.ok() && !(classify.empty() && shm.empty())) {
+    if (response->status.ok() && !response->flags_only && !(classify.empty() && shm.empty())) {
       Status st = ApplyClassifications(classify, batched, response.get());
       if (st.ok()) st = WriteShmOutputs(shm, response.get());
       if (!st.ok()) {
@@ -151,9 +157,10 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
         response->outputs.clear();
       }
     }
-    if (trace) trace->Record("REQUEST_END");
+    const bool final = response->final;  // decoupled models send several
+    if (final && trace) trace->Record("REQUEST_END");
     if (inner) inner(std::move(response));
-    FinishOne();
+    if (final) FinishOne();
   });
   if (request->trace) {
     request->trace->set_model_version(request->resolved_version);

@@ -1,6 +1,7 @@
 """End-to-end tests of the schedulers over real HTTP and gRPC: dynamic
-batching, queue policies (load shedding, timeouts), priorities, and
-cancellation of queued requests when the client goes away.
+batching, queue policies (load shedding, timeouts), priorities,
+cancellation of queued requests when the client goes away, and decoupled
+models streaming several responses per request.
 
 Run: NEREID_BIN=build/nereid /usr/bin/python3 -m unittest tests/e2e/test_scheduling.py
 """
@@ -52,6 +53,10 @@ dynamic_batching {
 }"""),
     "slow": identity_config(400, max_batch=1),
     "params": identity_config(0, scheduling="dynamic_batching { }"),
+    "repeat": identity_config(0, scheduling="""
+model_transaction_policy { decoupled: true }
+parameters { key: "response_count" value { string_value: "2" } }
+parameters { key: "response_delay_ms" value { string_value: "30" } }"""),
     "mixed": identity_config(20, scheduling="dynamic_batching { max_queue_delay_microseconds: 50000 }"),
 }
 
@@ -158,6 +163,111 @@ class Scheduling(unittest.TestCase):
             self.assertEqual(r.json()["outputs"][0]["data"], [1.0] * (1 + i % 2))
 
 
+def generate_pb():
+    """Python message classes generated from our proto/ (protoc at test time)."""
+    gen = tempfile.mkdtemp(prefix="nereid_sched_py_")
+    proto = os.path.join(REPO_ROOT, "proto")
+    subprocess.run(["protoc", f"--python_out={gen}", f"-I{proto}",
+                    os.path.join(proto, "model_config.proto"),
+                    os.path.join(proto, "grpc_service.proto")], check=True)
+    sys.path.insert(0, gen)
+    import grpc_service_pb2
+    sys.path.remove(gen)
+    return gen, grpc_service_pb2
+
+
+class Decoupled(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.gen, cls.pb = generate_pb()
+        cls.root = make_repo({"repeat/config.pbtxt": MODELS["repeat"], "repeat/1": None,
+                              "plain/config.pbtxt": identity_config(0), "plain/1": None})
+        cls.server = Server(repos=[cls.root])
+        cls.channel = grpc.insecure_channel(cls.server.grpc_target)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        cls.server.__exit__(None, None, None)
+        shutil.rmtree(cls.root)
+        shutil.rmtree(cls.gen)
+
+    def request(self, model, value, count=None, empty_final=False, rid=""):
+        req = self.pb.ModelInferRequest(model_name=model, id=rid)
+        req.inputs.add(name="IN", datatype="FP32", shape=[1, 1])
+        req.raw_input_contents.append(np.array([[value]], "<f4").tobytes())
+        if count is not None:
+            req.parameters["response_count"].int64_param = count
+        if empty_final:
+            req.parameters["triton_enable_empty_final_response"].bool_param = True
+        return req
+
+    def stream(self, requests_list):
+        stub = self.channel.stream_stream(
+            "/inference.GRPCInferenceService/ModelStreamInfer",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=self.pb.ModelStreamInferResponse.FromString)
+        return list(stub(iter(requests_list), timeout=TIMEOUT))
+
+    def value(self, msg):
+        return float(np.frombuffer(msg.infer_response.raw_output_contents[0], "<f4")[0])
+
+    def test_n_responses_per_request(self):
+        got = self.stream([self.request("repeat", 7.0, count=3, rid="a")])
+        self.assertEqual([m.error_message for m in got], ["", "", ""])
+        self.assertEqual([m.infer_response.parameters["response_index"].int64_param
+                          for m in got], [0, 1, 2])
+        self.assertEqual({self.value(m) for m in got}, {7.0})
+        self.assertEqual({m.infer_response.id for m in got}, {"a"})
+        # The model's default count (2) and zero responses.
+        self.assertEqual(len(self.stream([self.request("repeat", 1.0)])), 2)
+        self.assertEqual(self.stream([self.request("repeat", 1.0, count=0)]), [])
+
+    def test_empty_final_response(self):
+        got = self.stream([self.request("repeat", 2.0, count=2, empty_final=True)])
+        self.assertEqual(len(got), 3)
+        finals = [m.infer_response.parameters["triton_final_response"].bool_param for m in got]
+        self.assertEqual(finals, [False, False, True])
+        self.assertEqual(len(got[2].infer_response.outputs), 0)
+        got = self.stream([self.request("repeat", 2.0, count=0, empty_final=True)])
+        self.assertEqual(len(got), 1)
+        self.assertTrue(got[0].infer_response.parameters["triton_final_response"].bool_param)
+
+    def test_interleaved_with_other_models_and_errors(self):
+        got = self.stream([self.request("repeat", 1.0, count=3, rid="d"),
+                           self.request("plain", 5.0, rid="p"),
+                           self.request("repeat", 1.0, count=-1, rid="bad"),
+                           self.request("repeat", 9.0, count=1, rid="e")])
+        by_id = {}
+        for m in got:
+            by_id.setdefault(m.infer_response.id, []).append(m)
+        self.assertEqual(len(by_id["d"]), 3)
+        self.assertEqual(len(by_id["p"]), 1)
+        self.assertEqual(self.value(by_id["p"][0]), 5.0)
+        self.assertIn("response_count", by_id["bad"][0].error_message)
+        self.assertEqual(self.value(by_id["e"][0]), 9.0)
+        self.assertEqual(len(got), 6)
+
+    def test_http_and_unary_grpc_are_refused(self):
+        r = infer(self.server.url, "repeat")
+        self.assertEqual(r.status_code, 400)
+        self.assertIn("decoupled", r.json()["error"])
+        unary = self.channel.unary_unary(
+            "/inference.GRPCInferenceService/ModelInfer",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=self.pb.ModelInferResponse.FromString)
+        with self.assertRaises(grpc.RpcError) as cm:
+            unary(self.request("repeat", 1.0), timeout=TIMEOUT)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("ModelStreamInfer", cm.exception.details())
+
+    def test_statistics_count_requests_not_responses(self):
+        before = stats(self.server.url, "repeat")["inference_stats"]["success"]["count"]
+        self.stream([self.request("repeat", 1.0, count=4)])
+        after = stats(self.server.url, "repeat")["inference_stats"]["success"]["count"]
+        self.assertEqual(after - before, 1)
+
+
 class Cancellation(unittest.TestCase):
     """A client that gives up while its request waits: it is never executed."""
 
@@ -204,14 +314,8 @@ class Cancellation(unittest.TestCase):
         self.assertEqual(infer(self.url, "slow").status_code, 200)  # still serving
 
     def test_grpc_deadline_drops_the_queued_request(self):
-        gen = tempfile.mkdtemp(prefix="nereid_sched_py_")
+        gen, pb = generate_pb()
         try:
-            proto = os.path.join(REPO_ROOT, "proto")
-            subprocess.run(["protoc", f"--python_out={gen}", f"-I{proto}",
-                            os.path.join(proto, "model_config.proto"),
-                            os.path.join(proto, "grpc_service.proto")], check=True)
-            sys.path.insert(0, gen)
-            import grpc_service_pb2 as pb
             runner = self.occupy()
             ch = grpc.insecure_channel(self.server.grpc_target)
             stub = ch.unary_unary("/inference.GRPCInferenceService/ModelInfer",
@@ -230,7 +334,6 @@ class Cancellation(unittest.TestCase):
             self.assertEqual(len(stub(req, timeout=TIMEOUT).raw_output_contents), 1)
             ch.close()
         finally:
-            sys.path.remove(gen)
             shutil.rmtree(gen)
 
 

@@ -163,10 +163,6 @@ Status ValidateAndNormalize(const std::string& model_name, const ConfigLocator& 
   if (config->has_ensemble_scheduling()) {
     return where.Error("ensemble_scheduling", "ensembles are not supported yet");
   }
-  if (config->model_transaction_policy().decoupled()) {
-    return where.Error("model_transaction_policy.decoupled",
-                       "decoupled models are not supported yet");
-  }
 
   if (config->has_dynamic_batching()) {
     const auto& db = config->dynamic_batching();

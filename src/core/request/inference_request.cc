@@ -6,14 +6,25 @@ InferenceRequest::~InferenceRequest() {
   if (callback_) CompleteWithError(Internal("request was dropped without a response"));
 }
 
-void InferenceRequest::Complete(std::unique_ptr<InferenceResponse> response) {
+void InferenceRequest::Respond(std::unique_ptr<InferenceResponse> response, bool final) {
   if (!callback_) return;
-  ResponseCallback cb = std::move(callback_);
-  callback_ = nullptr;
   response->model_name = model_name;
   if (response->model_version == 0) response->model_version = resolved_version;
   response->id = id;
+  response->final = final;
+  if (!final) {
+    callback_(std::move(response));
+    return;
+  }
+  ResponseCallback cb = std::move(callback_);
+  callback_ = nullptr;
   cb(std::move(response));
+}
+
+void InferenceRequest::FinishWithoutResponse() {
+  auto response = std::make_unique<InferenceResponse>();
+  response->flags_only = true;
+  Respond(std::move(response), true);
 }
 
 void InferenceRequest::CompleteWithError(Status status) {

@@ -57,6 +57,11 @@ struct InferenceResponse {
   Status status;
   ParameterMap parameters;
   std::vector<ResponseOutput> outputs;
+  // A request gets exactly one response, unless its model is decoupled: then
+  // zero or more, the last with `final` set. A `flags_only` response carries
+  // no outputs, only the end of the request (Triton's empty final response).
+  bool final = true;
+  bool flags_only = false;
 };
 
 class InferenceRequest;
@@ -98,6 +103,9 @@ class InferenceRequest {
   // a closed HTTP connection): a request still queued is then completed as
   // CANCELLED instead of executing. Null when the front end cannot tell.
   std::shared_ptr<std::atomic<bool>> cancelled;
+  // Set by front ends that can deliver several responses to one request
+  // (gRPC ModelStreamInfer); decoupled models accept only such requests.
+  bool accepts_many_responses = false;
   bool is_cancelled() const { return cancelled && cancelled->load(std::memory_order_relaxed); }
 
   void set_callback(ResponseCallback cb) { callback_ = std::move(cb); }
@@ -105,8 +113,13 @@ class InferenceRequest {
   bool completed() const { return !callback_; }
 
   // Delivers `response` (filling model name, version and id) to the
-  // callback. Later calls are ignored.
-  void Complete(std::unique_ptr<InferenceResponse> response);
+  // callback as the request's last response. Later calls are ignored.
+  void Complete(std::unique_ptr<InferenceResponse> response) { Respond(std::move(response), true); }
+  // Decoupled models: delivers one of several responses; `final` ends the
+  // request (the callback is then released).
+  void Respond(std::unique_ptr<InferenceResponse> response, bool final);
+  // Decoupled models: ends the request without another response.
+  void FinishWithoutResponse();
   // Convenience: completes with an error.
   void CompleteWithError(Status status);
 

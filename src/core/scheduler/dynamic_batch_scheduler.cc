@@ -46,7 +46,8 @@ DynamicBatchScheduler::DynamicBatchScheduler(std::string model_name, SchedulerOp
       stats_(stats),
       instances_(std::move(instances)),
       queue_(std::move(options)) {
-  if (queue_.options().dynamic_batching && queue_.options().preserve_ordering) {
+  if (queue_.options().dynamic_batching && queue_.options().preserve_ordering &&
+      !queue_.options().decoupled) {
     reorderer_ = std::make_shared<Reorderer>();
   }
   for (auto& inst : instances_) {
@@ -142,8 +143,15 @@ void DynamicBatchScheduler::TrackExecution(std::vector<std::unique_ptr<Inference
     t.compute_start_ns = start_ns;
     const uint64_t items = r->batch_size > 0 ? static_cast<uint64_t>(r->batch_size) : 1;
     ResponseCallback inner = r->TakeCallback();
-    r->set_callback([exec, t, items, inner = std::move(inner)](
+    // Decoupled requests may answer several times: the request is recorded
+    // once, at its final response, as failed if any response was an error.
+    r->set_callback([exec, t, items, inner = std::move(inner), failed = false](
                         std::unique_ptr<InferenceResponse> response) mutable {
+      failed = failed || !response->status.ok();
+      if (!response->final) {
+        if (inner) inner(std::move(response));
+        return;
+      }
       Clock& clock = exec->stats->clock();
       t.end_ns = clock.NowNs();
       // Unmarked: no compute_input, and inference lasts until completion.
@@ -151,7 +159,7 @@ void DynamicBatchScheduler::TrackExecution(std::vector<std::unique_ptr<Inference
       if (t.infer_start_ns == 0) t.infer_start_ns = t.compute_start_ns;
       t.infer_end_ns = exec->instance->infer_end_ns();
       if (t.infer_end_ns == 0) t.infer_end_ns = t.end_ns;
-      if (response->status.ok()) {
+      if (!failed) {
         exec->stats->RecordSuccess(t);
         exec->success_batch += items;
       } else {

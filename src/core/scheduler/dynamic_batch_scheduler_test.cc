@@ -421,5 +421,52 @@ TEST(DynamicBatchSchedulerTest, PriorityLevelsServeHigherFirst) {
   EXPECT_EQ(shared.batches[3][0], "default");
 }
 
+// Sends three responses per request, the last flags-only.
+class StreamingInstance : public ModelInstance {
+ public:
+  void Execute(std::vector<std::unique_ptr<InferenceRequest>>& requests) override {
+    for (auto& r : requests) {
+      for (int i = 0; i < 2; ++i) r->Respond(std::make_unique<InferenceResponse>(), false);
+      r->FinishWithoutResponse();
+    }
+  }
+};
+
+TEST(DynamicBatchSchedulerTest, DecoupledResponsesStreamAndCountOnce) {
+  FakeClock clock;
+  ModelStatistics stats("m", 1, clock);
+  std::vector<std::unique_ptr<ModelInstance>> instances;
+  instances.push_back(std::make_unique<StreamingInstance>());
+  SchedulerOptions o = Batching(4, 0);
+  o.decoupled = true;
+  o.preserve_ordering = true;  // ignored for decoupled models
+  DynamicBatchScheduler sched("m", o, std::move(instances), clock, &stats);
+  std::mutex mu;
+  std::condition_variable cv;
+  int responses = 0, finals = 0, flags_only = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto r = std::make_unique<InferenceRequest>();
+    r->batch_size = 1;
+    r->set_callback([&](std::unique_ptr<InferenceResponse> resp) {
+      std::lock_guard<std::mutex> l(mu);
+      ++responses;
+      finals += resp->final;
+      flags_only += resp->flags_only;
+      cv.notify_all();
+    });
+    sched.Enqueue(std::move(r));
+  }
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return finals == 5; });
+    EXPECT_EQ(responses, 15);
+    EXPECT_EQ(flags_only, 5);
+  }
+  sched.Stop();
+  auto snap = stats.Snapshot();
+  EXPECT_EQ(snap.success.count, 5u);
+  EXPECT_EQ(snap.inference_count, 5u);
+}
+
 }  // namespace
 }  // namespace nereid::core

@@ -55,6 +55,9 @@ struct SchedulerOptions {
   QueuePolicy default_policy;
   std::map<uint64_t, QueuePolicy> priority_policies;  // level -> policy
   std::set<std::string> ragged_inputs;                 // allow_ragged_batch
+  // Decoupled model: responses stream as they come, so preserve_ordering
+  // (which orders whole responses) does not apply.
+  bool decoupled = false;
 };
 
 class RequestQueue {

@@ -163,10 +163,10 @@ class StreamReactor final
     auto msg = std::make_shared<inf::ModelInferRequest>();
     Status parsed = ParseInferMessage(reading_, msg.get());
     reading_.Clear();
-    Slot* slot;
+    auto pr = std::make_shared<PerRequest>();
     {
       std::lock_guard lock(mu_);
-      slot = &slots_.emplace_back();  // deque: references survive push_back/pop_front
+      pr->reserved = &slots_.emplace_back();  // deque: references survive push_back/pop_front
       ++in_flight_;
     }
     auto request = std::make_unique<core::InferenceRequest>();
@@ -174,20 +174,25 @@ class StreamReactor final
     Status decoded =
         parsed.ok() ? DecodeInferRequest(*msg, request.get(), requested.get()) : parsed;
     NextRead();
-    auto* echo = slot->msg.mutable_infer_response();
-    echo->set_model_name(msg->model_name());
-    echo->set_model_version(msg->model_version());
-    echo->set_id(msg->id());
-    if (!decoded.ok()) return Deliver(slot, decoded, nullptr, {});
+    pr->model_name = msg->model_name();
+    pr->model_version = msg->model_version();
+    pr->id = msg->id();
+    if (!decoded.ok()) return OnResponse(pr, decoded, nullptr, {});
+    if (auto it = msg->parameters().find("triton_enable_empty_final_response");
+        it != msg->parameters().end()) {
+      pr->empty_final = it->second.bool_param();
+    }
     request->buffer_owner = std::make_shared<RequestOwner>(
         RequestOwner{std::move(msg), std::move(request->buffer_owner)});
     request->cancelled = cancelled_;
+    request->accepts_many_responses = true;
     std::shared_ptr<core::Trace> trace = StartTrace(server_, request.get());
-    request->set_callback([this, slot, requested, trace = std::move(trace)](
+    request->set_callback([this, pr, requested, trace = std::move(trace)](
                               std::unique_ptr<core::InferenceResponse> r) {
-      if (trace) trace->Record("GRPC_SEND_START");
-      Deliver(slot, r->status, r.get(), *requested);
-      if (trace) trace->Record("GRPC_SEND_END");
+      if (trace && r->final) trace->Record("GRPC_SEND_START");
+      OnResponse(pr, r->status, r.get(), *requested);
+      // `this` may be gone here: only the trace is touched.
+      if (trace && r->final) trace->Record("GRPC_SEND_END");
     });
     server_->Infer(std::move(request));
   }
@@ -223,44 +228,86 @@ class StreamReactor final
  private:
   struct Slot {
     bool ready = false;
-    inf::ModelStreamInferResponse msg;  // filled before `ready`
-    ::grpc::ByteBuffer bytes;           // msg serialized, what is written
+    bool skip = false;         // nothing to write (a decoupled request's silent end)
+    ::grpc::ByteBuffer bytes;  // the serialized ModelStreamInferResponse
+  };
+  // One request of the stream. Its first response goes into the slot
+  // reserved when it was read, so responses of non-decoupled requests keep
+  // request order; further responses (decoupled models) are appended as they
+  // come, so they may overtake requests read later.
+  struct PerRequest {
+    Slot* reserved = nullptr;  // guarded by mu_ once published
+    bool reserved_used = false;  // guarded by mu_
+    bool empty_final = false;  // triton_enable_empty_final_response
+    std::string model_name, model_version, id;
   };
 
   void NextRead() { StartRead(&reading_); }
 
-  // Called once per request, from any thread.
-  void Deliver(Slot* slot, Status status, const core::InferenceResponse* response,
-               const std::vector<std::string>& requested) {
-    if (status.ok()) {
-      status = EncodeInferResponse(*response, requested, slot->msg.mutable_infer_response());
+  // Called once per response, from any thread. `response` is null for a
+  // request that failed before reaching core.
+  void OnResponse(const std::shared_ptr<PerRequest>& pr, Status status,
+                  const core::InferenceResponse* response,
+                  const std::vector<std::string>& requested) {
+    const bool final = !response || response->final;
+    const bool flags_only = response && response->flags_only;
+    const bool skip = flags_only && !pr->empty_final;
+    ::grpc::ByteBuffer bytes;
+    if (!skip) {
+      inf::ModelStreamInferResponse msg;
+      auto* out = msg.mutable_infer_response();
+      if (status.ok() && !flags_only) {
+        status = EncodeInferResponse(*response, requested, out);
+      } else {
+        out->set_model_name(pr->model_name);
+        out->set_model_version(pr->model_version);
+        out->set_id(pr->id);
+      }
+      if (!status.ok()) msg.set_error_message(std::string(status.message()));
+      if (pr->empty_final) {
+        (*out->mutable_parameters())["triton_final_response"].set_bool_param(final);
+      }
+      if (Status st = Serialize(msg, &bytes); !st.ok()) {
+        msg.Clear();
+        msg.set_error_message(std::string(st.message()));
+        (void)Serialize(msg, &bytes);
+      }
     }
-    if (!status.ok()) slot->msg.set_error_message(std::string(status.message()));
-    if (Status s = Serialize(slot->msg, &slot->bytes); !s.ok()) {
-      slot->msg.Clear();
-      slot->msg.set_error_message(std::string(s.message()));
-      (void)Serialize(slot->msg, &slot->bytes);
-    }
-    slot->msg.Clear();
     bool last;
     {
       std::lock_guard lock(mu_);
-      slot->ready = true;
-      --in_flight_;
+      Slot* slot = nullptr;
+      if (!pr->reserved_used) {
+        slot = pr->reserved;
+        pr->reserved_used = true;
+      } else if (!skip) {
+        slot = &slots_.emplace_back();
+      }
+      if (slot) {
+        slot->bytes = std::move(bytes);
+        slot->skip = skip;
+        slot->ready = true;
+      }
+      if (final) --in_flight_;
       WriteNextLocked();
+      MaybeFinishLocked();
       last = done_ && in_flight_ == 0;
     }
     if (last) delete this;
   }
 
   void WriteNextLocked() {
-    if (writing_ || finished_ || slots_.empty() || !slots_.front().ready) return;
+    if (writing_ || finished_) return;
+    while (!slots_.empty() && slots_.front().ready && slots_.front().skip) slots_.pop_front();
+    if (slots_.empty() || !slots_.front().ready) return;
     writing_ = true;
     StartWrite(&slots_.front().bytes);
   }
 
   void MaybeFinishLocked() {
-    if (reads_done_ && slots_.empty() && !writing_) FinishLocked(::grpc::Status::OK);
+    if (reads_done_ && slots_.empty() && !writing_ && in_flight_ == 0) {
+      FinishLocked(::grpc::Status::OK);
+    }
   }
 
   void FinishLocked(const ::grpc::Status& s) {
@@ -274,7 +321,7 @@ class StreamReactor final
   ::grpc::ByteBuffer reading_;  // touched only by the read chain (one read at a time)
   std::mutex mu_;
   std::deque<Slot> slots_;
-  int in_flight_ = 0;  // inferences (and decode errors) not yet delivered
+  int in_flight_ = 0;  // requests (and decode errors) whose final response has not come
   bool writing_ = false;
   bool reads_done_ = false;
   bool finished_ = false;
