@@ -84,11 +84,24 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
         std::make_shared<const std::vector<std::string>>(std::move(labels).value());
   }
   std::vector<std::unique_ptr<ModelInstance>> instances;
+  std::vector<std::unique_ptr<RateLimiter::Client>> limits;
+  const bool limited = options.rate_limiter && options.rate_limiter->enabled();
+  if (limited) model->rate_limiter_ = options.rate_limiter;
   for (const auto& group : model->config_.instance_group()) {
+    std::vector<ResourceNeed> needs;
+    for (const auto& r : group.rate_limiter().resources()) {
+      needs.push_back({r.name(), r.global(), r.count()});
+    }
     for (int i = 0; i < group.count(); ++i) {
       InstanceOptions io;
       io.name = group.name() + "_" + std::to_string(i);
       io.intra_op_threads = options.intra_op_threads;
+      if (limited) {
+        auto client = options.rate_limiter->Register(model->name() + "/" + io.name, needs,
+                                                     group.rate_limiter().priority());
+        if (!client.ok()) return client.status();
+        limits.push_back(std::move(client).value());
+      }
       auto inst = backend_model->CreateInstance(io);
       if (!inst.ok()) return inst.status().WithPrefix("creating instance " + io.name);
       instances.push_back(std::move(inst).value());
@@ -98,7 +111,7 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
   model->stats_ = std::make_unique<ModelStatistics>(model->name(), version, clock);
   model->scheduler_ = std::make_unique<DynamicBatchScheduler>(
       model->name(), SchedulerOptionsFromConfig(model->config_), std::move(instances), clock,
-      model->stats_.get());
+      model->stats_.get(), std::move(limits));
   return model;
 }
 

@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "core/backend/backend.h"
+#include "core/scheduler/rate_limiter.h"
 #include "core/scheduler/request_queue.h"
 #include "core/scheduler/scheduler.h"
 #include "core/statistics.h"
@@ -34,6 +35,8 @@ class Model {
     int intra_op_threads = 1;  // per instance
     // Where label_filename files are read from (empty: outputs get no labels).
     std::string model_dir;
+    // When set and enabled, every instance registers its rate_limiter needs.
+    std::shared_ptr<RateLimiter> rate_limiter;
   };
 
   // Creates every instance of every instance_group and starts the scheduler.
@@ -75,6 +78,7 @@ class Model {
   inference::ModelConfig config_;
   int64_t version_;
   std::unique_ptr<BackendModel> backend_model_;
+  std::shared_ptr<RateLimiter> rate_limiter_;  // before scheduler_: outlives its clients
   std::unique_ptr<ModelStatistics> stats_;  // before scheduler_: outlives it
   std::unique_ptr<Scheduler> scheduler_;
   std::map<std::string, std::shared_ptr<const std::vector<std::string>>> labels_;

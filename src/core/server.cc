@@ -57,6 +57,8 @@ StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
   mo.startup_models = options.startup_models;
   mo.poll_interval = options.poll_interval;
   mo.temp_directory = options.temp_directory;
+  mo.rate_limiter =
+      std::make_shared<RateLimiter>(options.rate_limit, options.rate_limit_resources);
   if (!options.startup_models.empty() && options.control_mode != ModelControlMode::kExplicit) {
     return InvalidArgument("--load-model needs --model-control-mode=explicit");
   }

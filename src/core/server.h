@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,6 +39,8 @@ struct ServerOptions {
   std::string temp_directory;  // for uploaded model files; system default when empty
   bool allow_client_shm = false;  // --allow-client-shm
   TraceSettings trace;            // --trace-config
+  bool rate_limit = false;        // --rate-limit=execution_count
+  std::map<std::string, uint32_t> rate_limit_resources;  // --rate-limit-resource
 };
 
 class InferenceServer {

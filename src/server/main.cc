@@ -55,6 +55,8 @@ struct ServeFlags {
   std::string id = "nereid";
   bool allow_client_shm = false;
   std::vector<std::string> trace_config;
+  std::string rate_limit = "off";
+  std::vector<std::string> rate_limit_resources;
 };
 
 void AddServeFlags(CLI::App* app, ServeFlags* f) {
@@ -164,6 +166,13 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
                   "On SIGINT/SIGTERM, wait this long for in-flight requests")
       ->capture_default_str()
       ->check(CLI::Range(0, 86400));
+  app->add_option("--rate-limit", f->rate_limit,
+                  "off, or execution_count: instances execute only while the resources their "
+                  "rate_limiter declares are free")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"off", "execution_count"}));
+  app->add_option("--rate-limit-resource", f->rate_limit_resources,
+                  "NAME:COUNT[:DEVICE] available count of a rate limiter resource (repeatable)");
   app->add_option("--log-verbose", f->log_verbose, "Verbose logging level (0 = off)")
       ->capture_default_str();
   app->add_flag("--log-info", f->log_info, "Log info messages (default true)");
@@ -239,6 +248,14 @@ int Serve(const ServeFlags& f) {
   so.startup_models = f.load_models;
   so.poll_interval = std::chrono::seconds(f.repository_poll_secs);
   so.allow_client_shm = f.allow_client_shm;
+  so.rate_limit = f.rate_limit == "execution_count";
+  for (const auto& r : f.rate_limit_resources) {
+    Status st = core::ParseRateLimitResource(r, &so.rate_limit_resources);
+    if (!st.ok()) {
+      std::cerr << "error: " << st.message() << "\n";
+      return 2;
+    }
+  }
   for (const auto& t : f.trace_config) {
     Status st = core::ParseTraceConfig(t, &so.trace);
     if (!st.ok()) {

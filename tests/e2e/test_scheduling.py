@@ -26,13 +26,13 @@ from server_fixture import REPO_ROOT, Server, make_repo
 TIMEOUT = 30
 
 
-def identity_config(delay_ms, max_batch=8, scheduling="", instances=1):
+def identity_config(delay_ms, max_batch=8, scheduling="", instances=1, group_extra=""):
     return f"""
 backend: "identity"
 max_batch_size: {max_batch}
 input [ {{ name: "IN" data_type: TYPE_FP32 dims: [ -1 ] }} ]
 output [ {{ name: "OUT" data_type: TYPE_FP32 dims: [ -1 ] }} ]
-instance_group [ {{ count: {instances} kind: KIND_CPU }} ]
+instance_group [ {{ count: {instances} kind: KIND_CPU {group_extra} }} ]
 parameters {{ key: "execute_delay_ms" value {{ string_value: "{delay_ms}" }} }}
 {scheduling}
 """
@@ -161,6 +161,43 @@ class Scheduling(unittest.TestCase):
         for i, r in enumerate(results):
             self.assertEqual(r.status_code, 200, r.text)
             self.assertEqual(r.json()["outputs"][0]["data"], [1.0] * (1 + i % 2))
+
+
+def limited_config(resource_count, priority=1):
+    return identity_config(200, max_batch=1, group_extra=f"""rate_limiter {{
+  resources [ {{ name: "R" count: {resource_count} }} ] priority: {priority} }}""")
+
+
+class RateLimiter(unittest.TestCase):
+    def test_shared_resource_serializes_two_models(self):
+        root = make_repo({"a/config.pbtxt": limited_config(1), "a/1": None,
+                          "b/config.pbtxt": limited_config(1, priority=2), "b/1": None})
+        try:
+            with Server("--rate-limit", "execution_count", repos=[root]) as srv:
+                start = time.time()
+                with ThreadPoolExecutor(2) as pool:
+                    results = list(pool.map(lambda m: infer(srv.url, m), ["a", "b"]))
+                elapsed = time.time() - start
+                self.assertEqual([r.status_code for r in results], [200, 200])
+                # One unit of R: the two 200 ms executions cannot overlap.
+                self.assertGreaterEqual(elapsed, 0.38)
+            # An explicit capacity below an instance's need fails that model's load.
+            with Server("--rate-limit", "execution_count", "--rate-limit-resource", "R:0",
+                        "--exit-on-error=false", repos=[root]) as srv:
+                r = requests.post(f"{srv.url}/v2/repository/index", timeout=TIMEOUT).json()
+                states = {e["name"]: e for e in r}
+                self.assertEqual(states["a"]["state"], "UNAVAILABLE")
+                self.assertIn("--rate-limit-resource", states["a"]["reason"])
+        finally:
+            shutil.rmtree(root)
+
+    def test_bad_flags(self):
+        from server_fixture import run_cli, EXAMPLES
+        for args in (["--rate-limit", "sometimes"], ["--rate-limit-resource", "R"],
+                     ["--rate-limit-resource", "R:1:3"]):
+            code, out, err = run_cli("serve", "--model-repository", EXAMPLES, *args)
+            self.assertNotEqual(code, 0, args)
+            self.assertIn("rate-limit", out + err, args)
 
 
 def generate_pb():

@@ -166,6 +166,7 @@ StatusOr<std::shared_ptr<Model>> ModelManager::LoadVersion(const inference::Mode
   Model::Options mo;
   mo.intra_op_threads = options_.intra_op_threads;
   mo.model_dir = dir;
+  mo.rate_limiter = options_.rate_limiter;
   ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
                    Model::Create(config, version, std::move(loaded), mo, clock_));
   // nv_model_load_duration_secs: backend load + instance creation.

@@ -76,6 +76,8 @@ class ModelManager {
     // Parent of the private directories that uploaded model files go to
     // (the system temporary directory when empty).
     std::string temp_directory;
+    // Shared by every model's instances (null: no rate limiting).
+    std::shared_ptr<RateLimiter> rate_limiter;
   };
 
   ModelManager(Options options, std::shared_ptr<const BackendRegistry> backends, Clock& clock);

@@ -40,18 +40,21 @@ struct DynamicBatchScheduler::Reorderer {
 
 DynamicBatchScheduler::DynamicBatchScheduler(std::string model_name, SchedulerOptions options,
                                              std::vector<std::unique_ptr<ModelInstance>> instances,
-                                             Clock& clock, ModelStatistics* stats)
+                                             Clock& clock, ModelStatistics* stats,
+                                             std::vector<std::unique_ptr<RateLimiter::Client>> limits)
     : model_name_(std::move(model_name)),
       clock_(clock),
       stats_(stats),
       instances_(std::move(instances)),
+      limits_(std::move(limits)),
       queue_(std::move(options)) {
   if (queue_.options().dynamic_batching && queue_.options().preserve_ordering &&
       !queue_.options().decoupled) {
     reorderer_ = std::make_shared<Reorderer>();
   }
-  for (auto& inst : instances_) {
-    threads_.emplace_back([this, p = inst.get()] { RunInstance(p); });
+  for (size_t i = 0; i < instances_.size(); ++i) {
+    RateLimiter::Client* limit = i < limits_.size() ? limits_[i].get() : nullptr;
+    threads_.emplace_back([this, p = instances_[i].get(), limit] { RunInstance(p, limit); });
   }
 }
 
@@ -187,7 +190,7 @@ void DynamicBatchScheduler::Stop() {
   threads_.clear();
 }
 
-void DynamicBatchScheduler::RunInstance(ModelInstance* instance) {
+void DynamicBatchScheduler::RunInstance(ModelInstance* instance, RateLimiter::Client* limit) {
   std::vector<std::unique_ptr<InferenceRequest>> batch, timed_out, cancelled;
   for (;;) {
     {
@@ -216,6 +219,8 @@ void DynamicBatchScheduler::RunInstance(ModelInstance* instance) {
                      "' was cancelled by the client before it ran"));
     }
     if (batch.empty()) continue;
+    RateLimiter::Grant grant;
+    if (limit) grant = limit->Acquire();
     for (auto& r : batch) {
       if (r->trace) r->trace->Record("COMPUTE_START");
     }
@@ -233,6 +238,7 @@ void DynamicBatchScheduler::RunInstance(ModelInstance* instance) {
     for (auto& r : batch) {
       if (r && r->trace) r->trace->Record("COMPUTE_END");
     }
+    grant.Release();
     batch.clear();  // a request left incomplete answers with an error in its destructor
   }
 }

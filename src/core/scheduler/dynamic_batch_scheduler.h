@@ -25,6 +25,7 @@
 
 #include "common/clock.h"
 #include "core/backend/backend.h"
+#include "core/scheduler/rate_limiter.h"
 #include "core/scheduler/request_queue.h"
 #include "core/scheduler/scheduler.h"
 #include "core/statistics.h"
@@ -35,9 +36,13 @@ class DynamicBatchScheduler final : public Scheduler {
  public:
   // Starts one thread per instance. `stats` (may be null) must outlive the
   // scheduler.
+  // `limits` (empty, or one per instance): the instances' rate limiter
+  // registrations; an instance executes a batch only once its Acquire()
+  // returns (the wait counts as queue time).
   DynamicBatchScheduler(std::string model_name, SchedulerOptions options,
                         std::vector<std::unique_ptr<ModelInstance>> instances, Clock& clock,
-                        ModelStatistics* stats = nullptr);
+                        ModelStatistics* stats = nullptr,
+                        std::vector<std::unique_ptr<RateLimiter::Client>> limits = {});
   ~DynamicBatchScheduler() override;
 
   void Enqueue(std::unique_ptr<InferenceRequest> request) override;
@@ -47,7 +52,7 @@ class DynamicBatchScheduler final : public Scheduler {
 
  private:
   struct Reorderer;
-  void RunInstance(ModelInstance* instance);
+  void RunInstance(ModelInstance* instance, RateLimiter::Client* limit);
   // Completes requests that never ran (timed out, cancelled, refused).
   void Fail(std::vector<std::unique_ptr<InferenceRequest>>& requests, FailureReason reason,
             const Status& status);
@@ -61,6 +66,7 @@ class DynamicBatchScheduler final : public Scheduler {
   Clock& clock_;
   ModelStatistics* stats_;
   std::vector<std::unique_ptr<ModelInstance>> instances_;
+  std::vector<std::unique_ptr<RateLimiter::Client>> limits_;
   std::vector<std::thread> threads_;
   std::shared_ptr<Reorderer> reorderer_;  // preserve_ordering only
 
