@@ -1,12 +1,11 @@
 #include "core/scheduler/dynamic_batch_scheduler.h"
 
 #include <atomic>
-#include <exception>
 #include <map>
 #include <utility>
 
 #include "common/logging.h"
-#include "core/trace/trace_manager.h"
+#include "core/scheduler/execution.h"
 
 namespace nereid::core {
 
@@ -119,64 +118,6 @@ void DynamicBatchScheduler::Fail(std::vector<std::unique_ptr<InferenceRequest>>&
   requests.clear();
 }
 
-namespace {
-
-// Shared by the wrapped callbacks of one execution. They all run on the
-// instance's thread (backends complete requests inside Execute), but the
-// counters are atomic so a backend that completes elsewhere stays safe.
-struct Execution {
-  ModelStatistics* stats;
-  const ModelInstance* instance;
-  uint64_t start_ns;
-  std::atomic<size_t> remaining;
-  std::atomic<uint64_t> success_batch{0};
-  Execution(ModelStatistics* s, const ModelInstance* i, uint64_t start, size_t n)
-      : stats(s), instance(i), start_ns(start), remaining(n) {}
-};
-
-}  // namespace
-
-void DynamicBatchScheduler::TrackExecution(std::vector<std::unique_ptr<InferenceRequest>>& batch,
-                                      ModelInstance* instance, uint64_t start_ns) {
-  auto exec = std::make_shared<Execution>(stats_, instance, start_ns, batch.size());
-  for (auto& r : batch) {
-    RequestTimestamps t;
-    t.received_ns = r->received_ns;
-    t.queue_start_ns = r->enqueue_ns;
-    t.compute_start_ns = start_ns;
-    const uint64_t items = r->batch_size > 0 ? static_cast<uint64_t>(r->batch_size) : 1;
-    ResponseCallback inner = r->TakeCallback();
-    // Decoupled requests may answer several times: the request is recorded
-    // once, at its final response, as failed if any response was an error.
-    r->set_callback([exec, t, items, inner = std::move(inner), failed = false](
-                        std::unique_ptr<InferenceResponse> response) mutable {
-      failed = failed || !response->status.ok();
-      if (!response->final) {
-        if (inner) inner(std::move(response));
-        return;
-      }
-      Clock& clock = exec->stats->clock();
-      t.end_ns = clock.NowNs();
-      // Unmarked: no compute_input, and inference lasts until completion.
-      t.infer_start_ns = exec->instance->infer_start_ns();
-      if (t.infer_start_ns == 0) t.infer_start_ns = t.compute_start_ns;
-      t.infer_end_ns = exec->instance->infer_end_ns();
-      if (t.infer_end_ns == 0) t.infer_end_ns = t.end_ns;
-      if (!failed) {
-        exec->stats->RecordSuccess(t);
-        exec->success_batch += items;
-      } else {
-        exec->stats->RecordFailure(t.received_ns, t.end_ns, FailureReason::kBackend);
-      }
-      if (exec->remaining.fetch_sub(1) == 1 && exec->success_batch.load() > 0) {
-        exec->stats->RecordExecution(exec->success_batch.load(), t.compute_start_ns,
-                                     t.infer_start_ns, t.infer_end_ns, t.end_ns);
-      }
-      if (inner) inner(std::move(response));
-    });
-  }
-}
-
 void DynamicBatchScheduler::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -221,25 +162,8 @@ void DynamicBatchScheduler::RunInstance(ModelInstance* instance, RateLimiter::Cl
     if (batch.empty()) continue;
     RateLimiter::Grant grant;
     if (limit) grant = limit->Acquire();
-    for (auto& r : batch) {
-      if (r->trace) r->trace->Record("COMPUTE_START");
-    }
-    const uint64_t start_ns = clock_.NowNs();
-    instance->BeginExecution(&clock_);
-    if (stats_) TrackExecution(batch, instance, start_ns);
-    try {
-      instance->Execute(batch);
-    } catch (const std::exception& e) {
-      NLOG(ERROR) << "model '" << model_name_ << "' instance threw: " << e.what();
-      for (auto& r : batch) {
-        if (r) r->CompleteWithError(Internal(std::string("backend failure: ") + e.what()));
-      }
-    }
-    for (auto& r : batch) {
-      if (r && r->trace) r->trace->Record("COMPUTE_END");
-    }
+    ExecuteBatch(model_name_, instance, batch, clock_, stats_);
     grant.Release();
-    batch.clear();  // a request left incomplete answers with an error in its destructor
   }
 }
 

@@ -57,10 +57,6 @@ class DynamicBatchScheduler final : public Scheduler {
   void Fail(std::vector<std::unique_ptr<InferenceRequest>>& requests, FailureReason reason,
             const Status& status);
   void FailTimedOut(std::vector<std::unique_ptr<InferenceRequest>>& requests);
-  // Wraps each request's callback so its completion is recorded (before the
-  // client sees the response), and the execution once the last one completes.
-  void TrackExecution(std::vector<std::unique_ptr<InferenceRequest>>& batch,
-                      ModelInstance* instance, uint64_t start_ns);
 
   std::string model_name_;
   Clock& clock_;
