@@ -4,14 +4,17 @@
   /usr/bin/python3 bench/protocol_bench.py [--seconds 5] [--write]
 
 Starts build/nereid on free loopback ports (examples repository,
---allow-client-shm=true) and measures with Python clients (Debian
-python3-grpcio, http.client keep-alive; the clients share the 2 cores with
-the server, so absolute numbers are client-bound: compare the ratios):
-  1. identity_fp32 with 16 floats, binary tensors, at 1 and 16 concurrent
-     clients: requests/s and p99 for HTTP and gRPC;
+--allow-client-shm=true) and measures:
+  1. identity_fp32 with 16 floats at 1 and 16 concurrent clients: requests/s,
+     p50 and p99 for HTTP (binary tensors) and gRPC (raw_input_contents),
+     measured by `nereid perf` (C++ closed-loop client, one thread for all
+     clients, --seconds per level after a 500 ms warm-up), so the ratio is not
+     bound by a Python client; the client still shares the cores with the
+     server;
   2. one 224x224x3 FP32 tensor (602 KB) echoed by identity_fp32: median and
      p99 latency as JSON, binary HTTP, gRPC raw contents and system shared
-     memory (input and output in a POSIX shm region).
+     memory (input and output in a POSIX shm region), with Python clients
+     (Debian python3-grpcio, http.client keep-alive).
 --write puts the table into bench/RESULTS.md.
 """
 import argparse
@@ -22,7 +25,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from multiprocessing import shared_memory
 
@@ -33,7 +35,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import results_md  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from server_fixture import Server  # noqa: E402
+from server_fixture import Server, nereid_binary  # noqa: E402
 
 
 def load_pb():
@@ -111,24 +113,25 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(p * len(values)))]
 
 
-def throughput(make_client, call, clients, seconds):
-    lat = [[] for _ in range(clients)]
-    stop = time.monotonic() + seconds
-    def worker(i):
-        c = make_client()
-        while time.monotonic() < stop:
-            t = time.perf_counter()
-            call(c)
-            lat[i].append((time.perf_counter() - t) * 1000)
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    start = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - start
-    all_lat = [v for l in lat for v in l]
-    return len(all_lat) / elapsed, percentile(all_lat, 0.5), percentile(all_lat, 0.99)
+def perf_levels(protocol, target, levels, seconds):
+    """`nereid perf` on identity_fp32 (16 floats) at each concurrency level;
+    returns its --json objects (one per level)."""
+    fd, path = tempfile.mkstemp(prefix="nereid_perf_", suffix=".json")
+    os.close(fd)
+    try:
+        cmd = [nereid_binary(), "perf", "-m", "identity_fp32", "-i", protocol, "-u", target,
+               "--shape", "INPUT0:16", "--concurrency-range", ",".join(map(str, levels)),
+               "-p", str(max(1, int(seconds * 1000))), "--warmup-ms", "500", "-f", path]
+        # Bounded: every phase ends within its time plus the request timeout.
+        subprocess.run(cmd, check=True, timeout=len(levels) * (seconds + 30) + 30,
+                       stdout=subprocess.DEVNULL)
+        with open(path) as f:
+            out = json.load(f)
+    finally:
+        os.unlink(path)
+    for level in out:
+        assert level["errors"] == 0, level["first_error"]
+    return out
 
 
 def latency(call, runs):
@@ -152,13 +155,15 @@ def main():
     rows_small, rows_big = [], []
     with Server("--allow-client-shm=true") as srv:
         hport = int(srv.url.rsplit(":", 1)[1])
-        small = np.arange(16, dtype=np.float32).reshape(1, 16)
-        for clients in (1, 16):
-            for name, make, call in (
-                    ("HTTP (binary)", lambda: HttpClient(hport), lambda c: c.binary(small)),
-                    ("gRPC", lambda: GrpcClient(pb, srv.grpc_target), lambda c: c.raw(small))):
-                rps, p50, p99 = throughput(make, call, clients, args.seconds)
-                rows_small.append((name, clients, rps, p50, p99))
+        levels = (1, 16)
+        measured = {name: perf_levels(protocol, target, levels, args.seconds)
+                    for name, protocol, target in (("HTTP (binary)", "http", f"127.0.0.1:{hport}"),
+                                                   ("gRPC", "grpc", srv.grpc_target))}
+        for i, clients in enumerate(levels):
+            for name, out in measured.items():
+                level = out[i]
+                rows_small.append((name, clients, level["requests_per_sec"],
+                                   level["latency_p50_us"] / 1000, level["latency_p99_us"] / 1000))
                 print(rows_small[-1], flush=True)
         big = np.random.default_rng(0).random((1, 224 * 224 * 3), dtype=np.float32)
         h = HttpClient(hport)
@@ -189,8 +194,10 @@ def main():
             shm.unlink()
         for r in rows_big:
             print(r, flush=True)
-    lines = [f"Protocol benchmark, {datetime.date.today()}, Python clients on the same 2 cores "
-             f"(client-bound: compare ratios), identity_fp32.",
+    lines = [f"Protocol benchmark, {datetime.date.today()}, identity_fp32. Requests/s: "
+             f"`nereid perf` (C++ closed-loop client, one thread, on the same cores as the "
+             f"server), {args.seconds:g} s per level after a 500 ms warm-up. Large tensor: "
+             f"Python clients.",
              "",
              f"Command: `/usr/bin/python3 bench/protocol_bench.py --seconds {args.seconds:g} "
              f"--runs {args.runs} --write`",

@@ -24,13 +24,17 @@ check src/server "engine/|backends/" "^src/server/main.cc:|_test.cc:"
 check src/server/grpc "server/http/"
 check src/server/http "server/grpc/"
 check src/server/kserve "server/http/|server/grpc/"
-# gRPC stays inside src/server/grpc: grpcpp and the generated service code are
-# included only there, and never by grpc_server.h (which main.cc includes).
+# `nereid perf` is a client of the protocol: it speaks to a server over the wire only.
+check src/tools/perf "core/|engine/|backends/|server/"
+# gRPC stays inside src/server/grpc and perf's gRPC client: grpcpp and the
+# generated service code are included only there, and never by grpc_server.h
+# or grpc_client.h (which main.cc and perf_command.cc include).
 grpc_hits=$(grep -rnE '#include [<"](grpcpp/|grpc/|grpc_service\.|health\.)' src \
               --include='*.h' --include='*.cc' |
-            grep -vE '^src/server/grpc/[a-z_]+\.cc:|^src/server/grpc/infer_codec\.h:' || true)
+            grep -vE '^src/server/grpc/[a-z_]+\.cc:|^src/server/grpc/infer_codec\.h:|^src/tools/perf/grpc_client\.cc:' || true)
 if [ -n "$grpc_hits" ]; then
-  echo "layering violation: gRPC headers outside src/server/grpc/*.cc:"; echo "$grpc_hits"; fail=1
+  echo "layering violation: gRPC headers outside src/server/grpc/*.cc and src/tools/perf/grpc_client.cc:"
+  echo "$grpc_hits"; fail=1
 fi
 [ $fail -eq 0 ] && echo "layering: ok"
 exit $fail

@@ -1,6 +1,8 @@
 // nereid: command-line entry point.
 //
 //   nereid serve --model-repository DIR [flags]   (also: nereid --model-repository DIR)
+//   nereid run MODEL.onnx [flags]                  (tools/run_command.h)
+//   nereid perf -m MODEL [flags]                   (tools/perf/perf_command.h)
 //
 // Flags keep tritonserver's names and meanings. Start-up: parse flags ->
 // load models -> listen. SIGINT/SIGTERM: stop accepting, drain in-flight
@@ -19,6 +21,7 @@
 #include "server/grpc/grpc_server.h"
 #include "server/http/http_server.h"
 #include "server/metrics/metrics_service.h"
+#include "tools/perf/perf_command.h"
 #include "tools/run_command.h"
 
 namespace nereid {
@@ -189,6 +192,55 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
       ->type_name("SETTING");
   app->add_flag("--allow-client-shm", f->allow_client_shm,
                 "Allow clients to register system shared memory for inputs/outputs (default false)");
+}
+
+// perf_analyzer's flag names where they fit (-m -x -u -i -b -p --concurrency-range
+// --shape --percentile); CLI11 checks ranges, RunPerf the rest.
+void AddPerfFlags(CLI::App* app, tools::perf::PerfOptions* o) {
+  app->add_option("-m,--model", o->model, "Model name")->required();
+  app->add_option("-x,--model-version", o->version,
+                  "Model version (default: the server's choice)");
+  app->add_option("-u,--url", o->url,
+                  "Server HOST:PORT (default localhost:8000 for http, localhost:8001 for grpc)");
+  app->add_option("-i,--protocol", o->protocol, "http or grpc")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"http", "grpc"}));
+  app->add_option("--concurrency-range", o->concurrency_range,
+                  "Concurrency levels: START[:END[:STEP]] (STEP is added) or a list C1,C2,...")
+      ->capture_default_str();
+  app->add_option("-p,--measurement-interval", o->measurement_interval_ms,
+                  "Milliseconds measured per level")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600000));
+  app->add_option("--warmup-ms", o->warmup_ms, "Unmeasured milliseconds before each level")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3600000));
+  app->add_option("--max-requests", o->max_requests,
+                  "Requests per phase (warm-up, measurement) at most; 0: bounded by time only")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  app->add_option("-b,--batch-size", o->batch, "Batch dimension of every request")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  app->add_option("--shape", o->shapes,
+                  "NAME:D1,D2,... for an input with -1 dimensions, without the batch "
+                  "dimension (repeatable)")
+      ->type_name("NAME:DIMS");
+  app->add_option("--input-data", o->input_data, "Input values: zero or random (fixed seed)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"zero", "random"}));
+  app->add_option("--percentile", o->percentile,
+                  "Latency percentile reported besides p50/p90/p95/p99 "
+                  "(JSON: latency_percentile_us)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 100.0));
+  app->add_option("-f,--json", o->json_file,
+                  "Write the results to FILE as a JSON array, one object per level")
+      ->type_name("FILE");
+  app->add_option("--timeout-ms", o->timeout_ms,
+                  "Per-request timeout; a request without an answer by then counts as an error")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600000));
 }
 
 int Serve(const ServeFlags& f) {
@@ -379,6 +431,10 @@ int Main(int argc, char** argv) {
                 "Time every step (fused node) and print the slowest steps and op types");
   run->add_flag("--no-memory-plan", run_options.no_memory_plan,
                 "Every tensor from the heap: no per-shape arena, no in-place kernels (A/B)");
+  tools::perf::PerfOptions perf_options;
+  CLI::App* perf = app.add_subcommand(
+      "perf", "Closed-loop load generator for a running server (perf_analyzer's role)");
+  AddPerfFlags(perf, &perf_options);
 
   // `nereid --model-repository DIR ...` behaves like tritonserver: serve.
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -387,17 +443,22 @@ int Main(int argc, char** argv) {
   if (!args.empty() && args[0] != "serve" && args[0].rfind("--model-", 0) == 0) {
     args.insert(args.begin(), "serve");
   }
-  if (want_help && (args.empty() || (args[0] != "serve" && args[0] != "run"))) {
-    std::cout << app.help() << "\n" << serve->help() << "\n" << run->help();
+  const bool perf_args = !args.empty() && args[0] == "perf";
+  if (want_help && (args.empty() || (args[0] != "serve" && args[0] != "run" && !perf_args))) {
+    std::cout << app.help() << "\n" << serve->help() << "\n" << run->help() << "\n"
+              << perf->help();
     return args.empty() ? 1 : 0;
   }
   std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
   try {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int code = app.exit(e);
+    // `nereid perf` exits 1 on any error, bad flags included (CLI11 uses 100+).
+    return perf_args && code != 0 ? 1 : code;
   }
   if (serve->parsed()) return Serve(flags);
+  if (perf->parsed()) return tools::perf::RunPerf(perf_options);
   if (run->parsed()) {
     for (const auto& in : run_inputs) {
       size_t eq = in.find('=');
