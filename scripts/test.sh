@@ -25,5 +25,5 @@ export LSAN_OPTIONS="suppressions=$PWD/tools/lsan.supp"
 
 echo "== TSan build + scheduler tests"
 scripts/build.sh tsan scheduler_test
-TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" build-tsan/src/core/scheduler_test
+TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" timeout 900 build-tsan/src/core/scheduler_test
 echo "== all tests passed"

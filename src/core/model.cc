@@ -1,11 +1,15 @@
 #include "core/model.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "core/request/classification.h"
 
 #include "core/scheduler/dynamic_batch_scheduler.h"
+#include "core/scheduler/sequence_batcher.h"
 
 namespace nereid::core {
 namespace {
@@ -38,6 +42,88 @@ QueuePolicy ToQueuePolicy(const inference::ModelQueuePolicy& p) {
 }
 
 }  // namespace
+
+static StatusOr<SequenceOptions> SequenceOptionsFromConfig(const inference::ModelConfig& config,
+                                                    const std::string& model_dir,
+                                                    int instance_count) {
+  const auto& sb = config.sequence_batching();
+  SequenceOptions o;
+  o.max_batch_size = config.max_batch_size();
+  o.max_sequence_idle_us =
+      sb.max_sequence_idle_microseconds() > 0 ? sb.max_sequence_idle_microseconds() : 1000000;
+  const int64_t slots = std::max<int64_t>(config.max_batch_size(), 1);
+  o.slots_per_instance = slots;
+  if (sb.has_oldest()) {
+    o.max_queue_delay_us = sb.oldest().max_queue_delay_microseconds();
+    const int64_t candidates = sb.oldest().max_candidate_sequences();
+    if (candidates > 0 && instance_count > 0) {
+      o.slots_per_instance = std::max<int64_t>((candidates + instance_count - 1) / instance_count, 1);
+    }
+  } else {
+    o.max_queue_delay_us = sb.direct().max_queue_delay_microseconds();
+  }
+  using Kind = inference::ModelSequenceBatching::Control;
+  for (const auto& ci : sb.control_input()) {
+    const auto& c = ci.control(0);
+    SequenceControl sc;
+    sc.input = ci.name();
+    switch (c.kind()) {
+      case Kind::CONTROL_SEQUENCE_START: sc.kind = SequenceControl::Kind::kStart; break;
+      case Kind::CONTROL_SEQUENCE_END: sc.kind = SequenceControl::Kind::kEnd; break;
+      case Kind::CONTROL_SEQUENCE_READY: sc.kind = SequenceControl::Kind::kReady; break;
+      default: sc.kind = SequenceControl::Kind::kCorrId; break;
+    }
+    if (sc.kind == SequenceControl::Kind::kCorrId) {
+      sc.dtype = ToDataType(c.data_type());
+    } else if (c.int32_false_true_size() == 2) {
+      sc.dtype = DataType::kInt32;
+      sc.false_value = c.int32_false_true(0);
+      sc.true_value = c.int32_false_true(1);
+    } else if (c.fp32_false_true_size() == 2) {
+      sc.dtype = DataType::kFp32;
+      sc.false_value = c.fp32_false_true(0);
+      sc.true_value = c.fp32_false_true(1);
+    } else {
+      sc.dtype = DataType::kBool;
+      sc.false_value = c.bool_false_true(0);
+      sc.true_value = c.bool_false_true(1);
+    }
+    o.controls.push_back(sc);
+  }
+  for (const auto& st : sb.state()) {
+    SequenceState ss;
+    ss.input = st.input_name();
+    ss.output = st.output_name();
+    ss.dtype = ToDataType(st.data_type());
+    const bool has_initial = st.initial_state_size() > 0;
+    const auto& dims =
+        has_initial && st.initial_state(0).dims_size() > 0 ? st.initial_state(0).dims() : st.dims();
+    ss.initial_shape.assign(dims.begin(), dims.end());
+    if (has_initial && st.initial_state(0).has_data_file()) {
+      std::filesystem::path rel(st.initial_state(0).data_file());
+      if (rel.is_absolute() || rel.empty() || *rel.lexically_normal().begin() == "..") {
+        return InvalidArgument("state '" + ss.input + "': initial_state data_file '" +
+                               rel.string() + "' must name a file in initial_state/");
+      }
+      const auto path = std::filesystem::path(model_dir) / "initial_state" / rel;
+      std::ifstream f(path, std::ios::binary);
+      if (!f) {
+        return NotFound("state '" + ss.input + "': initial_state data_file " + path.string() +
+                        " cannot be read");
+      }
+      ss.initial_data.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+      ASSIGN_OR_RETURN(int64_t elements, ElementCount(ss.initial_shape));
+      const uint64_t want = static_cast<uint64_t>(elements) * DataTypeByteSize(ss.dtype);
+      if (ss.initial_data.size() != want) {
+        return InvalidArgument("state '" + ss.input + "': initial_state data_file holds " +
+                               std::to_string(ss.initial_data.size()) + " bytes but dims " +
+                               ShapeToString(ss.initial_shape) + " need " + std::to_string(want));
+      }
+    }
+    o.states.push_back(std::move(ss));
+  }
+  return o;
+}
 
 SchedulerOptions SchedulerOptionsFromConfig(const inference::ModelConfig& config) {
   SchedulerOptions o;
@@ -109,9 +195,18 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
   }
   model->backend_model_ = std::move(backend_model);
   model->stats_ = std::make_unique<ModelStatistics>(model->name(), version, clock);
-  model->scheduler_ = std::make_unique<DynamicBatchScheduler>(
-      model->name(), SchedulerOptionsFromConfig(model->config_), std::move(instances), clock,
-      model->stats_.get(), std::move(limits));
+  if (model->config_.has_sequence_batching()) {
+    ASSIGN_OR_RETURN(SequenceOptions so,
+                     SequenceOptionsFromConfig(model->config_, options.model_dir,
+                                               static_cast<int>(instances.size())));
+    model->scheduler_ = std::make_unique<SequenceBatchScheduler>(
+        model->name(), std::move(so), std::move(instances), clock, model->stats_.get(),
+        std::move(limits));
+  } else {
+    model->scheduler_ = std::make_unique<DynamicBatchScheduler>(
+        model->name(), SchedulerOptionsFromConfig(model->config_), std::move(instances), clock,
+        model->stats_.get(), std::move(limits));
+  }
   return model;
 }
 

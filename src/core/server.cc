@@ -38,6 +38,25 @@ Status ReadScheduleParameters(InferenceRequest* request) {
     }
     (std::string(name) == "priority" ? request->priority : request->timeout_us) = value;
   }
+  if (auto it = request->parameters.find("sequence_id"); it != request->parameters.end()) {
+    if (const auto* u = std::get_if<uint64_t>(&it->second)) {
+      request->sequence_id = *u;
+    } else if (const auto* i = std::get_if<int64_t>(&it->second); i && *i >= 0) {
+      request->sequence_id = static_cast<uint64_t>(*i);
+    } else if (const auto* str = std::get_if<std::string>(&it->second)) {
+      request->sequence_id_string = *str;
+    } else {
+      return InvalidArgument(
+          "request parameter 'sequence_id' must be a non-negative integer or a string");
+    }
+  }
+  for (const char* name : {"sequence_start", "sequence_end"}) {
+    auto it = request->parameters.find(name);
+    if (it == request->parameters.end()) continue;
+    const auto* b = std::get_if<bool>(&it->second);
+    if (!b) return InvalidArgument(std::string("request parameter '") + name + "' must be a bool");
+    (std::string(name) == "sequence_start" ? request->sequence_start : request->sequence_end) = *b;
+  }
   return Status::Ok();
 }
 

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "backends/onnx/batch_io.h"
@@ -46,10 +47,15 @@ class OnnxInstance final : public core::ModelInstance {
  public:
   OnnxInstance(std::shared_ptr<const engine::Plan> plan, const inference::ModelConfig& config)
       : plan_(std::move(plan)), batched_(config.max_batch_size() > 0) {
-    // Only outputs the config declares are returned, in config order.
-    for (const auto& out : config.output()) {
+    // Only outputs the config declares are returned, in config order, then
+    // the sequence batcher's state outputs (it keeps them for the next
+    // request of the sequence and removes them from the response).
+    std::vector<std::string> names;
+    for (const auto& out : config.output()) names.push_back(out.name());
+    for (const auto& st : config.sequence_batching().state()) names.push_back(st.output_name());
+    for (const auto& name : names) {
       for (size_t i = 0; i < plan_->outputs().size(); ++i) {
-        if (plan_->outputs()[i].name == out.name()) emit_.push_back(i);
+        if (plan_->outputs()[i].name == name) emit_.push_back(i);
       }
     }
   }
@@ -213,8 +219,16 @@ Status OnnxBackend::AutoCompleteConfig(const core::ModelFiles& files,
     config->set_max_batch_size(4);  // Triton's default-max-batch-size
   }
   bool batched = config->max_batch_size() > 0;
+  // Control and state tensors of the sequence batcher are not client tensors.
+  std::set<std::string> hidden;
+  for (const auto& ci : config->sequence_batching().control_input()) hidden.insert(ci.name());
+  for (const auto& st : config->sequence_batching().state()) {
+    hidden.insert(st.input_name());
+    hidden.insert(st.output_name());
+  }
   auto fill = [&](const std::vector<engine::ValueInfo>& model, auto* tensors) {
     for (const auto& v : model) {
+      if (hidden.count(v.name)) continue;
       bool present = false;
       for (auto& t : *tensors) {
         if (t.name() == v.name) {
@@ -248,6 +262,27 @@ StatusOr<std::unique_ptr<core::BackendModel>> OnnxBackend::Load(
                                " but model input '" + v.name + "' has a fixed first dimension " +
                                ShapeToString(v.shape) + "; set max_batch_size: 0");
       }
+    }
+  }
+  // The sequence batcher's control and state tensors must exist in the model.
+  auto has = [](const std::vector<engine::ValueInfo>& values, const std::string& name) {
+    return std::any_of(values.begin(), values.end(),
+                       [&](const engine::ValueInfo& v) { return v.name == name; });
+  };
+  for (const auto& ci : config.sequence_batching().control_input()) {
+    if (!has(plan->inputs(), ci.name())) {
+      return InvalidArgument("sequence_batching control input '" + ci.name() +
+                             "' is not an input of the model");
+    }
+  }
+  for (const auto& st : config.sequence_batching().state()) {
+    if (!has(plan->inputs(), st.input_name())) {
+      return InvalidArgument("sequence_batching state input '" + st.input_name() +
+                             "' is not an input of the model");
+    }
+    if (!has(plan->outputs(), st.output_name())) {
+      return InvalidArgument("sequence_batching state output '" + st.output_name() +
+                             "' is not an output of the model");
     }
   }
   std::shared_ptr<const engine::Plan> shared(std::move(plan));

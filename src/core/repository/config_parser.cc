@@ -139,6 +139,98 @@ Status CheckTensors(const ConfigLocator& where, const char* field,
   return Status::Ok();
 }
 
+bool IsCorrIdType(inference::DataType t) {
+  return t == inference::TYPE_UINT64 || t == inference::TYPE_INT64 ||
+         t == inference::TYPE_UINT32 || t == inference::TYPE_INT32 ||
+         t == inference::TYPE_STRING;
+}
+
+Status CheckSequenceBatching(const ConfigLocator& where, const inference::ModelConfig& config) {
+  const auto& sb = config.sequence_batching();
+  std::set<std::string> taken;
+  for (const auto& in : config.input()) taken.insert(in.name());
+  for (int i = 0; i < sb.control_input_size(); ++i) {
+    const auto& ci = sb.control_input(i);
+    const std::string path = "sequence_batching.control_input[" + std::to_string(i) + "]";
+    if (ci.name().empty()) return where.Error(path + ".name", "must not be empty");
+    if (!taken.insert(ci.name()).second) {
+      return where.Error(path + ".name", "control input '" + ci.name() +
+                                             "' is also a model input or another control");
+    }
+    if (ci.control_size() != 1) {
+      return where.Error(path + ".control", "control input '" + ci.name() +
+                                                "' needs exactly one control");
+    }
+    const auto& c = ci.control(0);
+    using Kind = inference::ModelSequenceBatching::Control;
+    if (c.kind() == Kind::CONTROL_SEQUENCE_CORRID) {
+      if (!IsCorrIdType(c.data_type())) {
+        return where.Error(path + ".control.data_type",
+                           "CONTROL_SEQUENCE_CORRID '" + ci.name() +
+                               "' needs data_type TYPE_UINT64, TYPE_INT64, TYPE_UINT32, "
+                               "TYPE_INT32 or TYPE_STRING");
+      }
+      continue;
+    }
+    const int forms = (c.int32_false_true_size() > 0) + (c.fp32_false_true_size() > 0) +
+                      (c.bool_false_true_size() > 0);
+    const int values = c.int32_false_true_size() + c.fp32_false_true_size() +
+                       c.bool_false_true_size();
+    if (forms != 1 || values != 2) {
+      return where.Error(path + ".control",
+                         "control '" + ci.name() +
+                             "' needs exactly one of int32_false_true, fp32_false_true or "
+                             "bool_false_true with two values (false, true)");
+    }
+  }
+  std::set<std::string> outputs;
+  for (const auto& out : config.output()) outputs.insert(out.name());
+  for (int i = 0; i < sb.state_size(); ++i) {
+    const auto& st = sb.state(i);
+    const std::string path = "sequence_batching.state[" + std::to_string(i) + "]";
+    if (st.input_name().empty() || st.output_name().empty()) {
+      return where.Error(path, "state needs input_name and output_name");
+    }
+    if (!taken.insert(st.input_name()).second) {
+      return where.Error(path + ".input_name", "state input '" + st.input_name() +
+                                                   "' is also a model input or a control");
+    }
+    if (outputs.count(st.output_name())) {
+      return where.Error(path + ".output_name",
+                         "state output '" + st.output_name() +
+                             "' is also a model output (state outputs are kept by the server)");
+    }
+    if (st.data_type() == inference::TYPE_INVALID || st.data_type() == inference::TYPE_STRING) {
+      return where.Error(path + ".data_type", "state '" + st.input_name() +
+                                                  "' needs a numeric data_type");
+    }
+    const auto& dims = st.initial_state_size() > 0 && st.initial_state(0).dims_size() > 0
+                           ? st.initial_state(0).dims()
+                           : st.dims();
+    for (int64_t d : dims) {
+      if (d < 0) {
+        return where.Error(path + ".dims",
+                           "state '" + st.input_name() +
+                               "' has a variable dimension: give initial_state dims so the "
+                               "first request of a sequence has a state to start from");
+      }
+    }
+  }
+  if (sb.has_oldest()) {
+    for (int32_t size : sb.oldest().preferred_batch_size()) {
+      if (size < 1 || (config.max_batch_size() > 0 && size > config.max_batch_size())) {
+        return where.Error("sequence_batching.oldest.preferred_batch_size",
+                           "preferred batch size " + std::to_string(size) +
+                               " must be in [1, max_batch_size]");
+      }
+    }
+    if (sb.oldest().max_candidate_sequences() < 0) {
+      return where.Error("sequence_batching.oldest.max_candidate_sequences", "must be >= 0");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ValidateAndNormalize(const std::string& model_name, const ConfigLocator& where,
@@ -157,9 +249,7 @@ Status ValidateAndNormalize(const std::string& model_name, const ConfigLocator& 
   RETURN_IF_ERROR(CheckTensors(where, "input", config->input()));
   RETURN_IF_ERROR(CheckTensors(where, "output", config->output()));
 
-  if (config->has_sequence_batching()) {
-    return where.Error("sequence_batching", "the sequence batcher is not supported yet");
-  }
+  if (config->has_sequence_batching()) RETURN_IF_ERROR(CheckSequenceBatching(where, *config));
   if (config->has_ensemble_scheduling()) {
     return where.Error("ensemble_scheduling", "ensembles are not supported yet");
   }

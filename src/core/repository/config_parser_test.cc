@@ -88,7 +88,21 @@ TEST(ConfigParserTest, RejectsMismatchedNameNegativeDimsAndGpu) {
         "output [{name: \"b\" data_type: TYPE_FP32 dims: [1]}]",
         "dimensions must be >= -1");
   check(io + "instance_group [{kind: KIND_GPU}]", "KIND_GPU");
-  check(io + "sequence_batching {}", "not supported yet");
+  check(io + "sequence_batching { control_input [{name: \"S\" control [{kind: "
+             "CONTROL_SEQUENCE_START int32_false_true: [0]}]}] }",
+        "two values");
+  check(io + "sequence_batching { control_input [{name: \"a\" control [{kind: "
+             "CONTROL_SEQUENCE_START int32_false_true: [0, 1]}]}] }",
+        "also a model input");
+  check(io + "sequence_batching { control_input [{name: \"C\" control [{kind: "
+             "CONTROL_SEQUENCE_CORRID data_type: TYPE_FP32}]}] }",
+        "CONTROL_SEQUENCE_CORRID");
+  check(io + "sequence_batching { state [{input_name: \"s\" output_name: \"b\" "
+             "data_type: TYPE_FP32 dims: [1]}] }",
+        "also a model output");
+  check(io + "sequence_batching { state [{input_name: \"s\" output_name: \"t\" "
+             "data_type: TYPE_FP32 dims: [-1]}] }",
+        "variable dimension");
   check("input [{name: \"a\" data_type: TYPE_FP32 dims: [1]}, {name: \"a\" data_type: TYPE_FP32 "
         "dims: [1]}] output [{name: \"b\" data_type: TYPE_FP32 dims: [1]}]",
         "duplicate input name 'a'");

@@ -99,6 +99,12 @@ class InferenceRequest {
   // priority level / queue policy timeout.
   uint64_t priority = 0;
   uint64_t timeout_us = 0;
+  // Sequence batching, from the reserved parameters "sequence_id" (uint64
+  // or string; 0 / empty = none), "sequence_start" and "sequence_end".
+  uint64_t sequence_id = 0;
+  std::string sequence_id_string;
+  bool sequence_start = false;
+  bool sequence_end = false;
   // Set by the front end when the client has gone (a cancelled gRPC call,
   // a closed HTTP connection): a request still queued is then completed as
   // CANCELLED instead of executing. Null when the front end cannot tell.

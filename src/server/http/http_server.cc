@@ -90,6 +90,9 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<Shared> shared)
       : socket_(std::move(socket)), shared_(std::move(shared)) {
+    // Beast reads at most the buffer's free space per read call: without
+    // room, a large body arrives 512 bytes per system call.
+    buffer_.reserve(64 * 1024);
     Touch();
   }
 
