@@ -1,5 +1,6 @@
 #include "core/model.h"
 
+#include <atomic>
 #include <filesystem>
 #include <set>
 
@@ -61,8 +62,12 @@ SchedulerOptions SchedulerOptionsFromConfig(const inference::ModelConfig& config
   return o;
 }
 
+namespace {
+std::atomic<uint64_t> next_generation{1};
+}  // namespace
+
 Model::Model(inference::ModelConfig config, int64_t version)
-    : config_(std::move(config)), version_(version) {}
+    : config_(std::move(config)), version_(version), generation_(next_generation++) {}
 
 Model::~Model() { Stop(); }
 
@@ -94,7 +99,9 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
     }
   }
   model->backend_model_ = std::move(backend_model);
-  model->stats_ = std::make_unique<ModelStatistics>(model->name(), version, clock);
+  model->response_cache_ = options.response_cache;
+  model->stats_ = std::make_shared<ModelStatistics>(model->name(), version, clock);
+  model->stats_->SetCacheEnabled(options.response_cache);
   model->scheduler_ = std::make_unique<DynamicBatchScheduler>(
       model->name(), SchedulerOptionsFromConfig(model->config_), std::move(instances), clock,
       model->stats_.get());
@@ -125,6 +132,11 @@ bool Model::TryEnqueue(std::unique_ptr<InferenceRequest>& request) const {
 
 void Model::Enqueue(std::unique_ptr<InferenceRequest> request) const {
   scheduler_->Enqueue(std::move(request));
+}
+
+void Model::CompleteWithoutExecuting(std::unique_ptr<InferenceRequest> request,
+                                     std::unique_ptr<InferenceResponse> response) const {
+  scheduler_->CompleteWithoutExecuting(std::move(request), std::move(response));
 }
 
 Status Model::Validate(InferenceRequest* request) const {

@@ -76,6 +76,9 @@ class ModelManager {
     // Parent of the private directories that uploaded model files go to
     // (the system temporary directory when empty).
     std::string temp_directory;
+    // The server has a response cache (--cache-config): models whose config
+    // enables response_cache use it.
+    bool response_cache = false;
   };
 
   ModelManager(Options options, std::shared_ptr<const BackendRegistry> backends, Clock& clock);
