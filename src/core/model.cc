@@ -1,6 +1,7 @@
 #include "core/model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -148,8 +149,12 @@ SchedulerOptions SchedulerOptionsFromConfig(const inference::ModelConfig& config
   return o;
 }
 
+namespace {
+std::atomic<uint64_t> next_generation{1};
+}  // namespace
+
 Model::Model(inference::ModelConfig config, int64_t version)
-    : config_(std::move(config)), version_(version) {}
+    : config_(std::move(config)), version_(version), generation_(next_generation++) {}
 
 Model::~Model() { Stop(); }
 
@@ -194,7 +199,9 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
     }
   }
   model->backend_model_ = std::move(backend_model);
-  model->stats_ = std::make_unique<ModelStatistics>(model->name(), version, clock);
+  model->response_cache_ = options.response_cache;
+  model->stats_ = std::make_shared<ModelStatistics>(model->name(), version, clock);
+  model->stats_->SetCacheEnabled(options.response_cache);
   if (model->config_.has_sequence_batching()) {
     ASSIGN_OR_RETURN(SequenceOptions so,
                      SequenceOptionsFromConfig(model->config_, options.model_dir,
@@ -234,6 +241,11 @@ bool Model::TryEnqueue(std::unique_ptr<InferenceRequest>& request) const {
 
 void Model::Enqueue(std::unique_ptr<InferenceRequest> request) const {
   scheduler_->Enqueue(std::move(request));
+}
+
+void Model::CompleteWithoutExecuting(std::unique_ptr<InferenceRequest> request,
+                                     std::unique_ptr<InferenceResponse> response) const {
+  scheduler_->CompleteWithoutExecuting(std::move(request), std::move(response));
 }
 
 Status Model::Validate(InferenceRequest* request) const {

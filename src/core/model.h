@@ -37,6 +37,9 @@ class Model {
     std::string model_dir;
     // When set and enabled, every instance registers its rate_limiter needs.
     std::shared_ptr<RateLimiter> rate_limiter;
+    // The server's response cache serves this version (its config enables
+    // response_cache and the server has a cache).
+    bool response_cache = false;
   };
 
   // Creates every instance of every instance_group and starts the scheduler.
@@ -48,6 +51,10 @@ class Model {
   const std::string& name() const { return config_.name(); }
   int64_t version() const { return version_; }
   const inference::ModelConfig& config() const { return config_; }
+  // Unique per created Model in this process: a reloaded version gets a new
+  // one (part of the response cache key).
+  uint64_t generation() const { return generation_; }
+  bool response_cache_enabled() const { return response_cache_; }
 
   // Checks a request against the config (input names, data types, shapes,
   // byte sizes, batch size, requested outputs) and sets its batch size.
@@ -66,20 +73,30 @@ class Model {
   // it to the version that replaced this one.
   bool TryEnqueue(std::unique_ptr<InferenceRequest>& request) const;
 
+  // Answers `request` with `response` without executing it (a response
+  // cache hit), in the scheduler's delivery order.
+  void CompleteWithoutExecuting(std::unique_ptr<InferenceRequest> request,
+                                std::unique_ptr<InferenceResponse> response) const;
+
   // Stops the scheduler after queued requests finish.
   void Stop();
 
   // This version's statistics (recorded by the scheduler and the server).
+  // Shared so that a completion callback can record into them without
+  // holding the Model.
   ModelStatistics& statistics() const { return *stats_; }
+  std::shared_ptr<ModelStatistics> shared_statistics() const { return stats_; }
 
  private:
   Model(inference::ModelConfig config, int64_t version);
 
   inference::ModelConfig config_;
   int64_t version_;
+  uint64_t generation_;
+  bool response_cache_ = false;
   std::unique_ptr<BackendModel> backend_model_;
   std::shared_ptr<RateLimiter> rate_limiter_;  // before scheduler_: outlives its clients
-  std::unique_ptr<ModelStatistics> stats_;  // before scheduler_: outlives it
+  std::shared_ptr<ModelStatistics> stats_;  // before scheduler_: outlives it
   std::unique_ptr<Scheduler> scheduler_;
   std::map<std::string, std::shared_ptr<const std::vector<std::string>>> labels_;
   mutable std::mutex stop_mu_;  // orders TryEnqueue against Stop

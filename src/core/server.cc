@@ -10,12 +10,14 @@
 namespace nereid::core {
 
 InferenceServer::InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager,
-                                 Clock& clock, std::unique_ptr<TraceManager> trace)
+                                 Clock& clock, std::unique_ptr<TraceManager> trace,
+                                 std::unique_ptr<ResponseCache> cache)
     : options_(std::move(options)),
       manager_(std::move(manager)),
       clock_(clock),
       shm_(std::make_unique<SystemSharedMemoryRegistry>(options_.allow_client_shm)),
-      trace_(std::move(trace)) {}
+      trace_(std::move(trace)),
+      cache_(std::move(cache)) {}
 
 InferenceServer::~InferenceServer() { Shutdown(std::chrono::milliseconds(0)); }
 
@@ -60,6 +62,37 @@ Status ReadScheduleParameters(InferenceRequest* request) {
   return Status::Ok();
 }
 
+// Points the shared-memory inputs of `request` at the copy of their bytes in
+// `key` (see Infer) and makes the request keep the key alive: backends may
+// hand out views of their inputs (identity) owned by buffer_owner.
+void ReadShmInputsFromKey(const std::shared_ptr<const CacheKey>& key, InferenceRequest* request) {
+  bool any = false;
+  for (size_t i = 0; i < request->inputs.size(); ++i) {
+    RequestInput& in = request->inputs[i];
+    if (!UsesSharedMemory(in.parameters)) continue;
+    in.tensor.data = key->input_data(i);
+    any = true;
+  }
+  if (!any) return;
+  struct Owners {
+    std::shared_ptr<const void> previous;
+    std::shared_ptr<const CacheKey> key;
+  };
+  auto owners = std::make_shared<Owners>();
+  owners->previous = std::move(request->buffer_owner);
+  owners->key = key;
+  request->buffer_owner = std::move(owners);
+}
+
+// What a request that missed the cache needs to insert its response. Shared
+// with its completion callback; cleared (no insertion) when the request is
+// sent to a version other than the one its key names.
+struct PendingInsert {
+  std::shared_ptr<const CacheKey> key;
+  std::shared_ptr<ModelStatistics> stats;  // not the Model: see Infer
+  uint64_t lookup_ns = 0;
+};
+
 }  // namespace
 
 StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
@@ -84,10 +117,15 @@ StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
   if (options.control_mode == ModelControlMode::kPoll && options.poll_interval.count() <= 0) {
     return InvalidArgument("--repository-poll-secs must be positive in poll mode");
   }
+  std::unique_ptr<ResponseCache> cache;
+  if (options.response_cache) {
+    ASSIGN_OR_RETURN(cache, ResponseCache::Create(*options.response_cache, clock));
+    mo.response_cache = true;
+  }
   auto manager = std::make_unique<ModelManager>(mo, std::move(backends), clock);
   RETURN_IF_ERROR(manager->Start());
-  return std::unique_ptr<InferenceServer>(
-      new InferenceServer(std::move(options), std::move(manager), clock, std::move(trace)));
+  return std::unique_ptr<InferenceServer>(new InferenceServer(
+      std::move(options), std::move(manager), clock, std::move(trace), std::move(cache)));
 }
 
 std::string InferenceServer::Version() { return "0.1.0"; }
@@ -159,15 +197,43 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
     return;
   }
   const bool batched = (*model)->config().max_batch_size() > 0;
+
+  // Response cache lookup, before the scheduler.
+  std::unique_ptr<InferenceResponse> cached;
+  std::shared_ptr<PendingInsert> pending;
+  uint64_t lookup_start_ns = 0;
+  if (cache_ && (*model)->response_cache_enabled()) {
+    lookup_start_ns = clock_.NowNs();
+    auto key = CacheKey::FromRequest(*request, (*model)->generation());
+    ReadShmInputsFromKey(key, request.get());
+    cached = cache_->Lookup(*key);
+    if (!cached) {
+      pending = std::make_shared<PendingInsert>();
+      pending->key = std::move(key);
+      pending->stats = (*model)->shared_statistics();
+      pending->lookup_ns = clock_.NowNs() - lookup_start_ns;
+    }
+  }
+
   in_flight_.fetch_add(1);
   // Wrap the callback so the drain counter falls however the request ends.
   // The callback deliberately holds no reference to the Model: it runs on the
   // model's own instance thread, which must never be the one to destroy it.
   ResponseCallback inner = request->TakeCallback();
   request->set_callback([this, inner = std::move(inner), shm = std::move(shm_outputs).value(),
-                         classify = std::move(classify).value(),
-                         batched, trace = request->trace](
-                            std::unique_ptr<InferenceResponse> response) {
+                         classify = std::move(classify).value(), batched, pending,
+                         trace = request->trace](std::unique_ptr<InferenceResponse> response) {
+    // Insert the raw outputs, before the per-request post-processing below
+    // replaces or redirects them. Errors are never cached.
+    if (pending && pending->key && response->status.ok()) {
+      const uint64_t insert_start_ns = clock_.NowNs();
+      Status inserted = cache_->Insert(pending->key, *response);
+      if (!inserted.ok() && inserted.code() != StatusCode::kAlreadyExists) {
+        NLOG_VERBOSE(1) << "response of model '" << response->model_name
+                        << "' not cached: " << inserted.message();
+      }
+      pending->stats->RecordCacheMiss(pending->lookup_ns + clock_.NowNs() - insert_start_ns);
+    }
     // Post-processing that both front ends share: classification first, so
     // a classified output can also go to shared memory.
     if (response->status.ok() && !response->flags_only && !(classify.empty() && shm.empty())) {
@@ -183,14 +249,22 @@ void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
     if (inner) inner(std::move(response));
     if (final) FinishOne();
   });
-  if (request->trace) {
-    request->trace->set_model_version(request->resolved_version);
-    request->trace->Record("QUEUE_START");
+  if (request->trace) request->trace->set_model_version(request->resolved_version);
+  if (cached) {
+    // A hit counts as a success that waited in no queue and ran nothing.
+    const uint64_t now = clock_.NowNs();
+    (*model)->statistics().RecordCacheHit(request->received_ns, lookup_start_ns, now, now);
+    (*model)->CompleteWithoutExecuting(std::move(request), std::move(cached));
+    return;
   }
+  if (request->trace) request->trace->Record("QUEUE_START");
   // A reload or unload may stop the version between Get and enqueueing; the
   // request then goes to the version that replaced it, or fails cleanly.
   for (int attempt = 0; attempt < 8; ++attempt) {
     if ((*model)->TryEnqueue(request)) return;
+    // The key names the stopped version: the new one's response must not be
+    // inserted under it.
+    if (pending) pending->key.reset();
     model = manager_->Get(request->model_name, request->model_version);
     if (!model.ok()) break;
     valid = (*model)->Validate(request.get());

@@ -14,16 +14,18 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/clock.h"
 #include "core/backend/backend_registry.h"
+#include "core/cache/response_cache.h"
 #include "core/model.h"
 #include "core/repository/model_manager.h"
 #include "core/shm/system_shared_memory.h"
-#include "core/trace/trace_manager.h"
 #include "core/statistics.h"
+#include "core/trace/trace_manager.h"
 
 namespace nereid::core {
 
@@ -41,6 +43,9 @@ struct ServerOptions {
   TraceSettings trace;            // --trace-config
   bool rate_limit = false;        // --rate-limit=execution_count
   std::map<std::string, uint32_t> rate_limit_resources;  // --rate-limit-resource
+  // --cache-config; no cache when unset (models enabling response_cache are
+  // then served uncached, as in Triton).
+  std::optional<ResponseCacheOptions> response_cache;
 };
 
 class InferenceServer {
@@ -87,7 +92,17 @@ class InferenceServer {
   ModelControlMode control_mode() const { return manager_->control_mode(); }
 
   // Runs a request. The request's callback is always called exactly once,
-  // possibly before Infer returns (validation errors, unknown model).
+  // possibly before Infer returns (validation errors, unknown model, a
+  // response cache hit).
+  //
+  // Response cache (models with response_cache enabled, when the server has
+  // a cache): after validation the request's key is built (this reads
+  // shared-memory inputs; those inputs are then read from the key's copy,
+  // so a client rewriting its region cannot make the model compute for other
+  // bytes than the key names). A hit is answered at once with the cached
+  // outputs, never reaching the scheduler; a miss runs as usual and its
+  // successful response is inserted before classification and shared-memory
+  // outputs are applied, which then happen per request for hits and misses.
   void Infer(std::unique_ptr<InferenceRequest> request);
 
   // Refuses new requests, waits up to `timeout` for in-flight ones, then
@@ -100,6 +115,8 @@ class InferenceServer {
   SystemSharedMemoryRegistry& system_shared_memory() { return *shm_; }
   // Trace settings and sampling (trace extension).
   TraceManager& trace() { return *trace_; }
+  // The response cache; null without --cache-config.
+  const ResponseCache* response_cache() const { return cache_.get(); }
 
   // Statistics of ready model versions, ordered by name then version.
   // `name` empty: every ready version of every model. `version` -1: every
@@ -110,7 +127,7 @@ class InferenceServer {
 
  private:
   InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager, Clock& clock,
-                  std::unique_ptr<TraceManager> trace);
+                  std::unique_ptr<TraceManager> trace, std::unique_ptr<ResponseCache> cache);
   void FinishOne();
 
   ServerOptions options_;
@@ -118,6 +135,7 @@ class InferenceServer {
   Clock& clock_;
   std::unique_ptr<SystemSharedMemoryRegistry> shm_;
   std::unique_ptr<TraceManager> trace_;
+  std::unique_ptr<ResponseCache> cache_;  // null without --cache-config
   std::atomic<bool> shutting_down_{false};
   std::atomic<size_t> in_flight_{0};
   std::mutex drain_mu_;

@@ -1,6 +1,7 @@
 #include "core/statistics.h"
 
 #include <algorithm>
+#include <cstddef>
 
 namespace nereid::core {
 namespace {
@@ -33,6 +34,26 @@ const char* FailureReasonName(FailureReason reason) {
 ModelStatistics::ModelStatistics(std::string name, int64_t version, Clock& clock)
     : name_(std::move(name)), version_(version), clock_(clock) {}
 
+template <typename T>
+void ModelStatistics::Ring<T>::Push(const T& v) {
+  if (items.size() < kRecentLatencies) {
+    items.push_back(v);
+  } else {
+    items[next] = v;
+  }
+  next = (next + 1) % kRecentLatencies;
+}
+
+template <typename T>
+std::vector<T> ModelStatistics::Ring<T>::Ordered() const {
+  if (items.size() < kRecentLatencies) return items;
+  std::vector<T> out;
+  out.reserve(items.size());
+  out.insert(out.end(), items.begin() + static_cast<std::ptrdiff_t>(next), items.end());
+  out.insert(out.end(), items.begin(), items.begin() + static_cast<std::ptrdiff_t>(next));
+  return out;
+}
+
 void ModelStatistics::RecordSuccess(const RequestTimestamps& t) {
   RequestLatency l;
   l.request_ns = Span(t.received_ns, t.end_ns);
@@ -48,12 +69,31 @@ void ModelStatistics::RecordSuccess(const RequestTimestamps& t) {
   Add(&s_.compute_infer, l.compute_infer_ns);
   Add(&s_.compute_output, l.compute_output_ns);
   s_.last_inference_ms = std::max(s_.last_inference_ms, wall_ms);
-  if (ring_.size() < kRecentLatencies) {
-    ring_.push_back(l);
-  } else {
-    ring_[ring_next_] = l;
-  }
-  ring_next_ = (ring_next_ + 1) % kRecentLatencies;
+  ring_.Push(l);
+}
+
+void ModelStatistics::RecordCacheHit(uint64_t received_ns, uint64_t lookup_start_ns,
+                                     uint64_t lookup_end_ns, uint64_t end_ns) {
+  const uint64_t hit_ns = Span(lookup_start_ns, lookup_end_ns);
+  const uint64_t wall_ms = clock_.WallMs();
+  std::lock_guard<std::mutex> lock(mu_);
+  Add(&s_.success, Span(received_ns, end_ns));
+  Add(&s_.queue, 0);
+  Add(&s_.cache_hit, hit_ns);
+  s_.last_inference_ms = std::max(s_.last_inference_ms, wall_ms);
+  hit_ring_.Push(hit_ns);
+}
+
+void ModelStatistics::RecordCacheMiss(uint64_t ns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  s_.success.ns += ns;
+  Add(&s_.cache_miss, ns);
+  miss_ring_.Push(ns);
+}
+
+void ModelStatistics::SetCacheEnabled(bool enabled) {
+  std::lock_guard<std::mutex> lock(mu_);
+  s_.cache_enabled = enabled;
 }
 
 void ModelStatistics::RecordFailure(uint64_t received_ns, uint64_t end_ns, FailureReason reason) {
@@ -100,13 +140,9 @@ ModelStatsSnapshot ModelStatistics::Snapshot() const {
   out.version = version_;
   out.batch_stats.reserve(batches_.size());
   for (const auto& [size, b] : batches_) out.batch_stats.push_back(b);
-  out.recent.reserve(ring_.size());
-  if (ring_.size() < kRecentLatencies) {
-    out.recent = ring_;
-  } else {
-    out.recent.insert(out.recent.end(), ring_.begin() + ring_next_, ring_.end());
-    out.recent.insert(out.recent.end(), ring_.begin(), ring_.begin() + ring_next_);
-  }
+  out.recent = ring_.Ordered();
+  out.recent_cache_hit_ns = hit_ring_.Ordered();
+  out.recent_cache_miss_ns = miss_ring_.Ordered();
   return out;
 }
 

@@ -14,7 +14,19 @@
 //                   of a model without batching counts 1)
 //   execution_count executions (batches) with at least one success
 //   batch_stats     per executed batch size: compute_input/infer/output
-//   cache_hit/miss  always zero (there is no response cache)
+//   cache_hit       one per request answered from the response cache, ns =
+//                   the lookup (building the key, finding the entry, making
+//                   the response). A hit also counts one success (ns =
+//                   received -> answered) and one queue (ns 0: it waits in no
+//                   queue) but no compute_*, inference_count,
+//                   execution_count or batch_stats (Triton's statistics
+//                   extension: "DOES NOT include cache hits"); it does set
+//                   last_inference (the doc's "last inference request made")
+//   cache_miss      one per successful request that missed, ns = lookup +
+//                   insertion, also added to its success ns (as Triton, the
+//                   insertion happens after the scheduler timed the request)
+//   recent          latencies of executed requests only (summaries); hits and
+//                   misses keep their own recent durations
 //
 // Thread safety: every method is thread-safe; totals are updated under one
 // mutex, so a snapshot is always internally consistent.
@@ -73,7 +85,11 @@ struct ModelStatsSnapshot {
   std::array<uint64_t, kFailureReasonCount> failures_by_reason{};
   uint64_t pending_requests = 0;
   uint64_t load_duration_ns = 0;  // backend load + instance creation
-  std::vector<RequestLatency> recent;  // last kRecentLatencies successes, oldest first
+  std::vector<RequestLatency> recent;  // last kRecentLatencies executed successes, oldest first
+  // The response cache serves this version (config enable + --cache-config).
+  bool cache_enabled = false;
+  std::vector<uint64_t> recent_cache_hit_ns;   // last kRecentLatencies, oldest first
+  std::vector<uint64_t> recent_cache_miss_ns;  // last kRecentLatencies, oldest first
 };
 
 // Timestamps of one request as it went through core (Clock::NowNs).
@@ -109,6 +125,15 @@ class ModelStatistics {
   void RecordExecution(uint64_t batch_size, uint64_t compute_start_ns, uint64_t infer_start_ns,
                        uint64_t infer_end_ns, uint64_t end_ns);
 
+  // A request answered from the response cache: received -> lookup start
+  // -> lookup end (the response is made) -> end (answered).
+  void RecordCacheHit(uint64_t received_ns, uint64_t lookup_start_ns, uint64_t lookup_end_ns,
+                      uint64_t end_ns);
+  // A successful request that missed the cache, after its response was
+  // inserted: `ns` = lookup + insertion.
+  void RecordCacheMiss(uint64_t ns);
+  void SetCacheEnabled(bool enabled);
+
   // Pending requests (queued, not yet executing).
   void RequestQueued();
   void RequestDequeued();
@@ -126,8 +151,17 @@ class ModelStatistics {
   mutable std::mutex mu_;
   ModelStatsSnapshot s_;                   // guarded by mu_; recent unused
   std::map<uint64_t, BatchStat> batches_;  // guarded by mu_
-  std::vector<RequestLatency> ring_;       // guarded by mu_
-  size_t ring_next_ = 0;                   // guarded by mu_
+  // Bounded rings of the last kRecentLatencies values; guarded by mu_.
+  template <typename T>
+  struct Ring {
+    std::vector<T> items;
+    size_t next = 0;
+    void Push(const T& v);
+    std::vector<T> Ordered() const;  // oldest first
+  };
+  Ring<RequestLatency> ring_;
+  Ring<uint64_t> hit_ring_;
+  Ring<uint64_t> miss_ring_;
 };
 
 }  // namespace nereid::core

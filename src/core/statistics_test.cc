@@ -133,6 +133,36 @@ TEST(ModelStatisticsTest, RecentLatenciesKeepTheNewestInOrder) {
   EXPECT_EQ(s.success.count, n);
 }
 
+// As Triton's statistics extension: a hit is a success and a queue entry
+// but no compute, inference or execution; a miss adds lookup + insertion to
+// cache_miss and to the success time.
+TEST(ModelStatisticsTest, CacheHitsAndMisses) {
+  FakeClock clock;
+  ModelStatistics stats("m", 1, clock);
+  EXPECT_FALSE(stats.Snapshot().cache_enabled);
+  stats.SetCacheEnabled(true);
+  stats.RecordCacheHit(/*received=*/100, /*lookup_start=*/120, /*lookup_end=*/150, /*end=*/160);
+  stats.RecordCacheHit(0, 10, 5, 20);  // out of order: clamped to 0
+  RequestTimestamps t{.received_ns = 0, .queue_start_ns = 0, .compute_start_ns = 0,
+                      .infer_start_ns = 0, .infer_end_ns = 0, .end_ns = 1000};
+  stats.RecordSuccess(t);
+  stats.RecordExecution(1, 0, 0, 0, 1000);
+  stats.RecordCacheMiss(40);
+  ModelStatsSnapshot s = stats.Snapshot();
+  EXPECT_TRUE(s.cache_enabled);
+  EXPECT_EQ(s.cache_hit, (DurationStat{2, 30}));
+  EXPECT_EQ(s.cache_miss, (DurationStat{1, 40}));
+  EXPECT_EQ(s.success, (DurationStat{3, 60 + 20 + 1000 + 40}));
+  EXPECT_EQ(s.queue, (DurationStat{3, 0}));
+  EXPECT_EQ(s.compute_infer.count, 1u);
+  EXPECT_EQ(s.inference_count, 1u);
+  EXPECT_EQ(s.execution_count, 1u);
+  EXPECT_EQ(s.recent.size(), 1u);  // executed requests only
+  EXPECT_EQ(s.recent_cache_hit_ns, (std::vector<uint64_t>{30, 0}));
+  EXPECT_EQ(s.recent_cache_miss_ns, (std::vector<uint64_t>{40}));
+  EXPECT_EQ(s.last_inference_ms, clock.WallMs());
+}
+
 TEST(SchedulerStatisticsTest, SplitsQueueAndComputeExactly) {
   FakeClock clock;
   ModelStatistics stats("m", 1, clock);

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "backends/builtin_backends.h"
@@ -60,6 +61,7 @@ struct ServeFlags {
   std::vector<std::string> trace_config;
   std::string rate_limit = "off";
   std::vector<std::string> rate_limit_resources;
+  std::vector<std::string> cache_config;
 };
 
 void AddServeFlags(CLI::App* app, ServeFlags* f) {
@@ -190,6 +192,10 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
                   "Trace setting, repeatable: level=OFF|TIMESTAMPS, rate=N, count=N, "
                   "triton,file=PATH, triton,log-frequency=N (Triton's form)")
       ->type_name("SETTING");
+  app->add_option("--cache-config", f->cache_config,
+                  "Response cache, Triton's form <cache>,<key>=<value> (repeatable): "
+                  "local,size=BYTES; models with response_cache { enable: true } use it")
+      ->type_name("SETTING");
   app->add_flag("--allow-client-shm", f->allow_client_shm,
                 "Allow clients to register system shared memory for inputs/outputs (default false)");
 }
@@ -266,6 +272,15 @@ int Serve(const ServeFlags& f) {
               << "\n";
     return 2;
   }
+  std::optional<core::ResponseCacheOptions> cache;
+  if (!f.cache_config.empty()) {
+    auto parsed = core::ParseCacheConfig(f.cache_config);
+    if (!parsed.ok()) {
+      std::cerr << "error: " << parsed.status().message() << "\n";
+      return 1;
+    }
+    cache = *parsed;
+  }
   if (!f.allow_http && !f.allow_grpc) {
     std::cerr << "error: --allow-http=false and --allow-grpc=false leave no front end to "
                  "serve\n";
@@ -308,6 +323,7 @@ int Serve(const ServeFlags& f) {
       return 2;
     }
   }
+  so.response_cache = cache;
   for (const auto& t : f.trace_config) {
     Status st = core::ParseTraceConfig(t, &so.trace);
     if (!st.ok()) {

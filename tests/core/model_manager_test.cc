@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "backends/identity/identity_backend.h"
@@ -85,12 +86,14 @@ class ModelManagerTest : public ::testing::Test {
     EXPECT_TRUE(st.ok()) << st.ToString();
     return *manager_;
   }
-  InferenceServer& StartServer(ModelControlMode mode, std::vector<std::string> startup) {
+  InferenceServer& StartServer(ModelControlMode mode, std::vector<std::string> startup,
+                               std::optional<ResponseCacheOptions> cache = std::nullopt) {
     ServerOptions so;
     so.repositories = {repo_};
     so.control_mode = mode;
     so.startup_models = std::move(startup);
     so.temp_directory = uploads_;
+    so.response_cache = cache;
     auto s = InferenceServer::Create(so, registry_, clock_);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(s).value();
@@ -432,6 +435,125 @@ TEST_F(ModelManagerTest, ReloadSwapsVersionsWithoutAGap) {
   auto last = s.GetModel("m", -1);
   ASSERT_TRUE(last.ok());
   EXPECT_NE(*last, *first);
+  EXPECT_EQ(SettledInFlight(s), 0u);
+}
+
+// Runs one request for `model` with input [1, 1] = `value`; returns the
+// response (its status and outputs).
+std::unique_ptr<InferenceResponse> InferOne(InferenceServer& s, const std::string& model,
+                                            float value) {
+  auto r = std::make_unique<InferenceRequest>();
+  r->model_name = model;
+  auto data = std::make_shared<float>(value);
+  r->inputs.push_back(
+      {"IN", TensorView{DataType::kFp32, {1, 1}, reinterpret_cast<char*>(data.get()), 4}, {}});
+  r->buffer_owner = data;
+  std::promise<std::unique_ptr<InferenceResponse>> done;
+  r->set_callback([&done](std::unique_ptr<InferenceResponse> resp) {
+    done.set_value(std::move(resp));
+  });
+  s.Infer(std::move(r));
+  return done.get_future().get();
+}
+
+float OutputValue(const InferenceResponse& response) {
+  EXPECT_TRUE(response.status.ok()) << response.status.ToString();
+  if (response.outputs.empty()) return -1;
+  return *response.outputs[0].tensor.data_as<float>();
+}
+
+TEST_F(ModelManagerTest, ResponseCacheHitsSkipTheBackendAndReloadsStartAfresh) {
+  AddModel("c", IdentityConfig(0, "response_cache { enable: true }\n"));
+  AddModel("u");
+  InferenceServer& s =
+      StartServer(ModelControlMode::kExplicit, {"c", "u"}, ResponseCacheOptions{1 << 20});
+  ASSERT_NE(s.response_cache(), nullptr);
+  EXPECT_TRUE((*s.GetModel("c", -1))->response_cache_enabled());
+  EXPECT_FALSE((*s.GetModel("u", -1))->response_cache_enabled());
+
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(OutputValue(*InferOne(s, "c", 1.5f)), 1.5f);
+    EXPECT_EQ(OutputValue(*InferOne(s, "u", 1.5f)), 1.5f);
+  }
+  EXPECT_EQ(OutputValue(*InferOne(s, "c", 2.5f)), 2.5f);
+  ModelStatsSnapshot c = (*s.GetModel("c", -1))->statistics().Snapshot();
+  EXPECT_TRUE(c.cache_enabled);
+  EXPECT_EQ(c.cache_hit.count, 2u);
+  EXPECT_EQ(c.cache_miss.count, 2u);
+  EXPECT_EQ(c.success.count, 4u);
+  EXPECT_EQ(c.queue.count, 4u);
+  EXPECT_EQ(c.compute_infer.count, 2u);
+  EXPECT_EQ(c.execution_count, 2u);
+  EXPECT_EQ(c.inference_count, 2u);
+  ModelStatsSnapshot u = (*s.GetModel("u", -1))->statistics().Snapshot();
+  EXPECT_FALSE(u.cache_enabled);
+  EXPECT_EQ(u.cache_hit.count + u.cache_miss.count, 0u);
+  EXPECT_EQ(u.execution_count, 3u);
+  ResponseCacheStats cs = s.response_cache()->Stats();
+  EXPECT_EQ(cs.entries, 2u);
+  EXPECT_EQ(cs.hits, 2u);
+
+  // A reloaded version (same number, maybe new files) never serves the
+  // answers of the one it replaced.
+  ASSERT_TRUE(s.LoadModel("c", {}).ok());
+  EXPECT_EQ(OutputValue(*InferOne(s, "c", 1.5f)), 1.5f);
+  c = (*s.GetModel("c", -1))->statistics().Snapshot();
+  EXPECT_EQ(c.cache_hit.count, 0u);
+  EXPECT_EQ(c.cache_miss.count, 1u);
+  EXPECT_EQ(c.execution_count, 1u);
+  EXPECT_EQ(OutputValue(*InferOne(s, "c", 1.5f)), 1.5f);
+  EXPECT_EQ((*s.GetModel("c", -1))->statistics().Snapshot().cache_hit.count, 1u);
+  EXPECT_EQ(SettledInFlight(s), 0u);
+}
+
+TEST_F(ModelManagerTest, ResponseCacheConfigWithoutServerCacheRunsUncached) {
+  AddModel("c", IdentityConfig(0, "response_cache { enable: true }\n"));
+  InferenceServer& s = StartServer(ModelControlMode::kExplicit, {"c"});
+  EXPECT_EQ(s.response_cache(), nullptr);
+  auto model = s.GetModel("c", -1);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  EXPECT_FALSE((*model)->response_cache_enabled());
+  EXPECT_EQ(OutputValue(*InferOne(s, "c", 1.5f)), 1.5f);
+  EXPECT_EQ(OutputValue(*InferOne(s, "c", 1.5f)), 1.5f);
+  ModelStatsSnapshot c = (*model)->statistics().Snapshot();
+  EXPECT_FALSE(c.cache_enabled);
+  EXPECT_EQ(c.execution_count, 2u);
+  EXPECT_EQ(c.cache_hit.count + c.cache_miss.count, 0u);
+}
+
+// Identical requests from several threads while the version is reloaded
+// again and again: requests racing a swap are re-routed (their insertion is
+// dropped), every answer is right and nothing is lost.
+TEST_F(ModelManagerTest, ResponseCacheDuringReloads) {
+  AddModel("c", IdentityConfig(1, "response_cache { enable: true }\n"));
+  InferenceServer& s =
+      StartServer(ModelControlMode::kExplicit, {"c"}, ResponseCacheOptions{1 << 20});
+  std::atomic<int> ok{0}, wrong{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 3; ++t) {
+    clients.emplace_back([&, t] {
+      while (!stop.load()) {
+        const float v = static_cast<float>(t % 2) + 0.5f;
+        auto resp = InferOne(s, "c", v);
+        if (resp->status.ok() && !resp->outputs.empty() &&
+            *resp->outputs[0].tensor.data_as<float>() == v) {
+          ok.fetch_add(1);
+        } else {
+          wrong.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (int i = 0; i < 4; ++i) {
+    const int before = ok.load();
+    EXPECT_TRUE(s.LoadModel("c", {}).ok());
+    EXPECT_TRUE(WaitUntil([&] { return ok.load() >= before + 10; }));
+  }
+  stop = true;
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(s.response_cache()->Stats().hits, 0u);
   EXPECT_EQ(SettledInFlight(s), 0u);
 }
 

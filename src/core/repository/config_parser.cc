@@ -233,6 +233,23 @@ Status CheckSequenceBatching(const ConfigLocator& where, const inference::ModelC
 
 }  // namespace
 
+Status CheckResponseCache(const ConfigLocator& where, const inference::ModelConfig& config) {
+  if (!config.response_cache().enable()) return Status::Ok();
+  // Where Triton refuses (model_config_utils: the sequence batcher and
+  // decoupled models do not support the response cache).
+  if (config.has_sequence_batching()) {
+    return where.Error("response_cache.enable",
+                       "the response cache does not support model '" + config.name() +
+                           "' with the sequence batching scheduler; disable response_cache");
+  }
+  if (config.model_transaction_policy().decoupled()) {
+    return where.Error("response_cache.enable",
+                       "the response cache does not support model '" + config.name() +
+                           "' with the decoupled transaction policy; disable response_cache");
+  }
+  return Status::Ok();
+}
+
 Status ValidateAndNormalize(const std::string& model_name, const ConfigLocator& where,
                             inference::ModelConfig* config) {
   if (config->name().empty()) config->set_name(model_name);
@@ -249,6 +266,7 @@ Status ValidateAndNormalize(const std::string& model_name, const ConfigLocator& 
   RETURN_IF_ERROR(CheckTensors(where, "input", config->input()));
   RETURN_IF_ERROR(CheckTensors(where, "output", config->output()));
 
+  RETURN_IF_ERROR(CheckResponseCache(where, *config));
   if (config->has_sequence_batching()) RETURN_IF_ERROR(CheckSequenceBatching(where, *config));
   if (config->has_ensemble_scheduling()) {
     return where.Error("ensemble_scheduling", "ensembles are not supported yet");

@@ -52,6 +52,12 @@ class ConfigLocator {
 StatusOr<ConfigLocator> ParseModelConfig(std::string_view text, const std::string& file,
                                          inference::ModelConfig* config);
 
+// response_cache { enable: true } where Triton refuses it: with
+// sequence_batching or model_transaction_policy { decoupled: true }.
+// ValidateAndNormalize calls it; a load then fails with "failed to load
+// '<model>': <file>:<line>: field 'response_cache.enable': ...".
+Status CheckResponseCache(const ConfigLocator& where, const inference::ModelConfig& config);
+
 // Checks the fields core relies on (names, data types, dims, batch size,
 // instance groups, version policy, schedulers we do not have yet) and fills
 // Triton's defaults: instance_group, version_policy, group names and counts.

@@ -139,6 +139,70 @@ TEST(ConfigParserTest, ValidatesDynamicBatching) {
         "priority_queue_policy { key: 5 value { } }", "priority level 5");
 }
 
+// Triton refuses response_cache with the sequence batcher and with decoupled
+// models. Both are refused as "not supported yet" today, so the configs are
+// built in code and checked directly, and through ValidateAndNormalize to
+// show the cache refusal comes first.
+TEST(ConfigParserTest, ResponseCacheRefusedWhereTritonRefusesIt) {
+  inference::ModelConfig base;
+  base.set_name("m");
+  auto* in = base.add_input();
+  in->set_name("a");
+  in->set_data_type(inference::TYPE_FP32);
+  in->add_dims(1);
+  auto* out = base.add_output();
+  out->set_name("b");
+  out->set_data_type(inference::TYPE_FP32);
+  out->add_dims(1);
+  const ConfigLocator nowhere;
+
+  inference::ModelConfig cached = base;
+  cached.mutable_response_cache()->set_enable(true);
+  EXPECT_TRUE(CheckResponseCache(nowhere, cached).ok());
+  cached.mutable_dynamic_batching();
+  EXPECT_TRUE(CheckResponseCache(nowhere, cached).ok());
+  EXPECT_TRUE(ValidateAndNormalize("m", nowhere, &cached).ok());
+
+  inference::ModelConfig sequence = base;
+  sequence.mutable_response_cache()->set_enable(true);
+  sequence.mutable_sequence_batching();
+  Status s = CheckResponseCache(nowhere, sequence);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("field 'response_cache.enable'"));
+  EXPECT_THAT(s.message(), HasSubstr("sequence batching"));
+  EXPECT_THAT(ValidateAndNormalize("m", nowhere, &sequence).message(),
+              HasSubstr("response cache does not support model 'm'"));
+
+  inference::ModelConfig decoupled = base;
+  decoupled.mutable_response_cache()->set_enable(true);
+  decoupled.mutable_model_transaction_policy()->set_decoupled(true);
+  s = CheckResponseCache(nowhere, decoupled);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("decoupled"));
+  EXPECT_THAT(ValidateAndNormalize("m", nowhere, &decoupled).message(),
+              HasSubstr("response cache does not support model 'm'"));
+
+  // Without the cache the same configs load.
+  sequence.mutable_response_cache()->set_enable(false);
+  EXPECT_TRUE(CheckResponseCache(nowhere, sequence).ok());
+  EXPECT_TRUE(ValidateAndNormalize("m", nowhere, &sequence).ok());
+  decoupled.mutable_response_cache()->set_enable(false);
+  EXPECT_TRUE(ValidateAndNormalize("m", nowhere, &decoupled).ok());
+}
+
+TEST(ConfigParserTest, ResponseCacheErrorNamesTheLine) {
+  inference::ModelConfig config;
+  auto where = ParseModelConfig(
+      "input [{name: \"a\" data_type: TYPE_FP32 dims: [1]}]\n"
+      "output [{name: \"b\" data_type: TYPE_FP32 dims: [1]}]\n"
+      "model_transaction_policy { decoupled: true }\n"
+      "response_cache { enable: true }\n",
+      "m/config.pbtxt", &config);
+  ASSERT_TRUE(where.ok()) << where.status().ToString();
+  EXPECT_THAT(ValidateAndNormalize("m", *where, &config).message(),
+              HasSubstr("m/config.pbtxt:4: field 'response_cache.enable'"));
+}
+
 TEST(ConfigParserTest, DefaultsFilled) {
   inference::ModelConfig config;
   auto where = ParseModelConfig(

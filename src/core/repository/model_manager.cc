@@ -167,6 +167,16 @@ StatusOr<std::shared_ptr<Model>> ModelManager::LoadVersion(const inference::Mode
   mo.intra_op_threads = options_.intra_op_threads;
   mo.model_dir = dir;
   mo.rate_limiter = options_.rate_limiter;
+  mo.response_cache = options_.response_cache && config.response_cache().enable();
+  if (config.response_cache().enable() && !options_.response_cache) {
+    // Triton loads such a model and serves it uncached without a word (its
+    // schedulers check "model enables it && server has a cache"). We serve it
+    // the same way, so configs move between the two servers unchanged, but
+    // say so: a cache that silently does nothing is hard to diagnose.
+    NLOG(WARNING) << "model '" << config.name() << "' version " << version
+                  << ": response_cache is enabled in its config but the server has no "
+                     "response cache (--cache-config local,size=BYTES); serving it uncached";
+  }
   ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
                    Model::Create(config, version, std::move(loaded), mo, clock_));
   // nv_model_load_duration_secs: backend load + instance creation.

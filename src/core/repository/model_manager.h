@@ -78,6 +78,9 @@ class ModelManager {
     std::string temp_directory;
     // Shared by every model's instances (null: no rate limiting).
     std::shared_ptr<RateLimiter> rate_limiter;
+    // The server has a response cache (--cache-config): models whose config
+    // enables response_cache use it.
+    bool response_cache = false;
   };
 
   ModelManager(Options options, std::shared_ptr<const BackendRegistry> backends, Clock& clock);

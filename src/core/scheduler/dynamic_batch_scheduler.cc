@@ -98,6 +98,22 @@ void DynamicBatchScheduler::Enqueue(std::unique_ptr<InferenceRequest> request) {
   Fail(one, stopping ? FailureReason::kOther : FailureReason::kRejected, refused);
 }
 
+void DynamicBatchScheduler::CompleteWithoutExecuting(std::unique_ptr<InferenceRequest> request,
+                                                     std::unique_ptr<InferenceResponse> response) {
+  if (reorderer_) {
+    uint64_t seq = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);  // sequence numbers are handed out under mu_
+      seq = reorderer_->next_seq++;
+    }
+    request->set_callback([r = reorderer_, seq, inner = request->TakeCallback()](
+                              std::unique_ptr<InferenceResponse> response) mutable {
+      r->Deliver(seq, std::move(inner), std::move(response));
+    });
+  }
+  request->Complete(std::move(response));
+}
+
 void DynamicBatchScheduler::FailTimedOut(std::vector<std::unique_ptr<InferenceRequest>>& requests) {
   if (requests.empty()) return;
   if (stats_) {

@@ -49,6 +49,11 @@ class DynamicBatchScheduler final : public Scheduler {
   // Refuses new requests, sends what is queued without waiting for the
   // queue delay, and joins the instance threads.
   void Stop() override;
+  // With preserve_ordering the response waits for the requests accepted
+  // before it (it takes the next sequence number); otherwise it is delivered
+  // at once, on the calling thread.
+  void CompleteWithoutExecuting(std::unique_ptr<InferenceRequest> request,
+                                std::unique_ptr<InferenceResponse> response) override;
 
  private:
   struct Reorderer;

@@ -341,6 +341,48 @@ TEST(DynamicBatchSchedulerTest, PreserveOrderingAcrossInstances) {
   for (int i = 0; i < 50; ++i) EXPECT_EQ(responses.got[i + 2].first, std::to_string(i));
 }
 
+// A response made without executing (a response cache hit) waits behind the
+// requests accepted before it under preserve_ordering, and is delivered at
+// once otherwise.
+TEST(DynamicBatchSchedulerTest, CompleteWithoutExecutingKeepsTheOrder) {
+  FakeClock clock;
+  RecordingInstance::Shared shared;
+  shared.gated = true;
+  Responses responses;
+  SchedulerOptions o = Batching(1, 0);
+  o.preserve_ordering = true;
+  DynamicBatchScheduler sched("m", o, Recording(&shared, 1), clock);
+  sched.Enqueue(Req("running", &responses));
+  shared.AwaitExecuting(1);
+  sched.CompleteWithoutExecuting(Req("cached", &responses),
+                                 std::make_unique<InferenceResponse>());
+  {
+    std::lock_guard<std::mutex> l(responses.mu);
+    EXPECT_TRUE(responses.got.empty());  // held behind "running"
+  }
+  shared.Open();
+  responses.Wait(2);
+  {
+    std::lock_guard<std::mutex> l(responses.mu);
+    EXPECT_EQ(responses.got[0].first, "running");
+    EXPECT_EQ(responses.got[1].first, "cached");
+  }
+  std::lock_guard<std::mutex> l(shared.mu);
+  EXPECT_EQ(shared.batches.size(), 1u);  // the cached one never ran
+
+  RecordingInstance::Shared unordered_shared;
+  unordered_shared.gated = true;
+  Responses unordered;
+  DynamicBatchScheduler plain("m", Batching(1, 0), Recording(&unordered_shared, 1), clock);
+  plain.Enqueue(Req("running", &unordered));
+  unordered_shared.AwaitExecuting(1);
+  plain.CompleteWithoutExecuting(Req("cached", &unordered), std::make_unique<InferenceResponse>());
+  unordered.Wait(1);
+  EXPECT_TRUE(unordered.StatusOf("cached").ok());
+  unordered_shared.Open();
+  unordered.Wait(2);
+}
+
 TEST(DynamicBatchSchedulerTest, CancelledQueuedRequestNeverRuns) {
   FakeClock clock;
   RecordingInstance::Shared shared;

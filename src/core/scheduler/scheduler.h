@@ -17,6 +17,13 @@ class Scheduler {
   virtual void Enqueue(std::unique_ptr<InferenceRequest> request) = 0;
   // Refuses new work, runs what is queued, and joins the scheduler's threads.
   virtual void Stop() = 0;
+  // Delivers a response made without executing (a response cache hit) to
+  // `request`, keeping the scheduler's delivery order (preserve_ordering)
+  // where it has one. Works also after Stop().
+  virtual void CompleteWithoutExecuting(std::unique_ptr<InferenceRequest> request,
+                                        std::unique_ptr<InferenceResponse> response) {
+    request->Complete(std::move(response));
+  }
 };
 
 }  // namespace nereid::core

@@ -1,5 +1,7 @@
 #include "server/metrics/metrics_service.h"
 
+#include <optional>
+
 #include "server/http/infer_codec.h"
 #include "server/metrics/prometheus_text.h"
 
@@ -48,7 +50,10 @@ std::string MetricsService::Render() const {
   if (stats.ok()) models = std::move(stats).value();
   SystemSample sample;
   if (poller_) sample = poller_->Latest();
-  return RenderPrometheusText(models, poller_ ? &sample : nullptr, options_.config);
+  std::optional<core::ResponseCacheStats> cache;
+  if (const core::ResponseCache* c = server_->response_cache()) cache = c->Stats();
+  return RenderPrometheusText(models, poller_ ? &sample : nullptr, options_.config,
+                              cache ? &*cache : nullptr);
 }
 
 void MetricsService::Handle(const http::HttpRequest& request, http::ReplyFn reply) const {

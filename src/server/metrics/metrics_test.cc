@@ -142,6 +142,63 @@ TEST(PrometheusTextTest, SummariesAndDisabledCounters) {
   EXPECT_THAT(t, Not(HasSubstr("nv_cpu_")));  // no system sample given
 }
 
+TEST(PrometheusTextTest, ResponseCacheMetrics) {
+  core::ModelStatsSnapshot cached;
+  cached.name = "c";
+  cached.version = 1;
+  cached.cache_enabled = true;
+  cached.cache_hit = {3, 6000};
+  cached.cache_miss = {2, 9000};
+  cached.recent_cache_hit_ns = {1000, 2000, 3000};
+  cached.recent_cache_miss_ns = {4000, 5000};
+  core::ModelStatsSnapshot plain;
+  plain.name = "p";
+  plain.version = 1;
+  core::ResponseCacheStats cache;
+  cache.capacity_bytes = 1000;
+  cache.used_bytes = 250;
+  cache.entries = 2;
+  cache.lookups = 5;
+  cache.hits = 3;
+  cache.misses = 2;
+  cache.evictions = 1;
+  cache.lookup_ns = 7000;
+  cache.insert_ns = 8000;
+
+  std::string t = RenderPrometheusText({cached, plain}, nullptr, MetricsConfig(), &cache);
+  const std::string labels = R"({model="c",version="1"})";
+  EXPECT_THAT(t, HasSubstr("# TYPE nv_cache_num_hits_per_model counter\n"));
+  EXPECT_THAT(t, HasSubstr("nv_cache_num_hits_per_model" + labels + " 3\n"));
+  EXPECT_THAT(t, HasSubstr("nv_cache_num_misses_per_model" + labels + " 2\n"));
+  EXPECT_THAT(t, HasSubstr("nv_cache_hit_duration_per_model" + labels + " 6\n"));
+  EXPECT_THAT(t, HasSubstr("nv_cache_miss_duration_per_model" + labels + " 9\n"));
+  EXPECT_THAT(t, Not(HasSubstr(R"(_per_model{model="p")")));  // its cache is off
+  EXPECT_THAT(t, HasSubstr("# TYPE nv_cache_util gauge\nnv_cache_util 0.25\n"));
+  EXPECT_THAT(t, HasSubstr("nv_cache_num_entries 2\n"));
+  EXPECT_THAT(t, HasSubstr("nv_cache_num_lookups 5\n"));
+  EXPECT_THAT(t, HasSubstr("nv_cache_num_hits 3\n"));
+  EXPECT_THAT(t, HasSubstr("nv_cache_num_misses 2\n"));
+  EXPECT_THAT(t, HasSubstr("nv_cache_num_evictions 1\n"));
+  EXPECT_THAT(t, HasSubstr("nv_cache_lookup_duration 7\n"));
+  EXPECT_THAT(t, HasSubstr("nv_cache_insertion_duration 8\n"));
+  EXPECT_THAT(t, Not(HasSubstr("summary")));
+
+  MetricsConfig c;
+  ASSERT_TRUE(ApplyMetricsConfig("counter_latencies=false", &c).ok());
+  ASSERT_TRUE(ApplyMetricsConfig("summary_latencies=true", &c).ok());
+  ASSERT_TRUE(ApplyMetricsConfig("summary_quantiles=0.5:0.05", &c).ok());
+  t = RenderPrometheusText({cached, plain}, nullptr, c, nullptr);
+  EXPECT_THAT(t, Not(HasSubstr("nv_cache_num_hits_per_model")));  // as Triton: a latency counter
+  EXPECT_THAT(t, HasSubstr("# TYPE nv_cache_hit_summary_per_model summary\n"));
+  EXPECT_THAT(t, HasSubstr(R"(nv_cache_hit_summary_per_model_count{model="c",version="1"} 3)"));
+  EXPECT_THAT(t, HasSubstr(R"(nv_cache_hit_summary_per_model_sum{model="c",version="1"} 6)"));
+  EXPECT_THAT(t, HasSubstr(
+                     R"(nv_cache_hit_summary_per_model{model="c",version="1",quantile="0.5"} 2)"));
+  EXPECT_THAT(t, HasSubstr(
+                     R"(nv_cache_miss_summary_per_model{model="c",version="1",quantile="0.5"} 5)"));
+  EXPECT_THAT(t, Not(HasSubstr("nv_cache_util")));  // no cache given
+}
+
 TEST(PrometheusTextTest, EscapesLabelValues) {
   EXPECT_EQ(EscapeLabelValue("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
 }

@@ -95,25 +95,95 @@ double Quantile(const std::vector<uint64_t>& sorted, double q) {
   return static_cast<double>(sorted[rank]) / 1000.0;
 }
 
+// One summary sample set: _count/_sum from the totals, quantiles over the
+// recent values (nanoseconds).
+void SummarySamples(std::string* out, const std::string& name, const std::string& labels,
+                    const core::DurationStat& total, std::vector<uint64_t> values,
+                    const MetricsConfig& config) {
+  std::sort(values.begin(), values.end());
+  Sample(out, name + "_count", labels, std::to_string(total.count));
+  Sample(out, name + "_sum", labels, std::to_string(total.ns / 1000));
+  for (const auto& [q, err] : config.summary_quantiles) {
+    (void)err;
+    Sample(out, name, labels + ",quantile=\"" + Number(q) + "\"",
+           values.empty() ? "NaN" : Number(Quantile(values, q)));
+  }
+}
+
 void Summaries(std::string* out, const std::vector<Snapshot>& models, const Latency& l,
                const MetricsConfig& config) {
   Header(out, l.summary, l.summary_help, "summary");
-  const std::string name = l.summary;
   for (const auto& m : models) {
-    const std::string labels = Labels(m);
     std::vector<uint64_t> values;
     values.reserve(m.recent.size());
     for (const auto& r : m.recent) values.push_back(r.*l.sample);
-    std::sort(values.begin(), values.end());
-    const core::DurationStat& d = m.*l.stat;
-    Sample(out, name + "_count", labels, std::to_string(d.count));
-    Sample(out, name + "_sum", labels, std::to_string(d.ns / 1000));
-    for (const auto& [q, err] : config.summary_quantiles) {
-      (void)err;
-      Sample(out, name, labels + ",quantile=\"" + Number(q) + "\"",
-             values.empty() ? "NaN" : Number(Quantile(values, q)));
+    SummarySamples(out, l.summary, Labels(m), m.*l.stat, std::move(values), config);
+  }
+}
+
+void CacheMetrics(std::string* out, const std::vector<Snapshot>& all, const MetricsConfig& config) {
+  std::vector<const Snapshot*> models;
+  for (const auto& m : all) {
+    if (m.cache_enabled) models.push_back(&m);
+  }
+  if (models.empty()) return;
+  auto counter = [&](const char* name, const char* help, uint64_t (*value)(const Snapshot&)) {
+    Header(out, name, help, "counter");
+    for (const Snapshot* m : models) Sample(out, name, Labels(*m), std::to_string(value(*m)));
+  };
+  // Triton creates even the two counts only with counter_latencies.
+  if (config.counter_latencies) {
+    counter("nv_cache_num_hits_per_model", "Number of cache hits per model",
+            [](const Snapshot& s) { return s.cache_hit.count; });
+    counter("nv_cache_num_misses_per_model", "Number of cache misses per model",
+            [](const Snapshot& s) { return s.cache_miss.count; });
+    counter("nv_cache_hit_duration_per_model",
+            "Total cache hit duration per model, in microseconds",
+            [](const Snapshot& s) { return s.cache_hit.ns / 1000; });
+    counter("nv_cache_miss_duration_per_model",
+            "Total cache miss (insert+lookup) duration per model, in microseconds",
+            [](const Snapshot& s) { return s.cache_miss.ns / 1000; });
+  }
+  if (config.summary_latencies) {
+    Header(out, "nv_cache_hit_summary_per_model",
+           "Summary of cache hit counts/durations per model, in microseconds.", "summary");
+    for (const Snapshot* m : models) {
+      SummarySamples(out, "nv_cache_hit_summary_per_model", Labels(*m), m->cache_hit,
+                     m->recent_cache_hit_ns, config);
+    }
+    Header(out, "nv_cache_miss_summary_per_model",
+           "Summary of cache miss counts/durations per model, in microseconds.", "summary");
+    for (const Snapshot* m : models) {
+      SummarySamples(out, "nv_cache_miss_summary_per_model", Labels(*m), m->cache_miss,
+                     m->recent_cache_miss_ns, config);
     }
   }
+}
+
+// The local cache's server-wide gauges (Triton's local cache publishes them
+// as gauges through its custom metrics; durations in microseconds).
+void CacheGauges(std::string* out, const core::ResponseCacheStats& c) {
+  auto gauge = [out](const char* name, const char* help, const std::string& value) {
+    Header(out, name, help, "gauge");
+    Sample(out, name, "", value);
+  };
+  gauge("nv_cache_util", "Cache utilization [0.0 - 1.0]",
+        Number(c.capacity_bytes ? static_cast<double>(c.used_bytes) /
+                                      static_cast<double>(c.capacity_bytes)
+                                : 0.0));
+  gauge("nv_cache_num_entries", "Number of responses stored in response cache",
+        std::to_string(c.entries));
+  gauge("nv_cache_num_lookups", "Number of cache lookups in response cache",
+        std::to_string(c.lookups));
+  gauge("nv_cache_num_hits", "Number of cache hits in response cache", std::to_string(c.hits));
+  gauge("nv_cache_num_misses", "Number of cache misses in response cache",
+        std::to_string(c.misses));
+  gauge("nv_cache_num_evictions", "Number of cache evictions in response cache",
+        std::to_string(c.evictions));
+  gauge("nv_cache_lookup_duration", "Total cache lookup duration (hit and miss), in microseconds",
+        std::to_string(c.lookup_ns / 1000));
+  gauge("nv_cache_insertion_duration", "Total cache insertion duration, in microseconds",
+        std::to_string(c.insert_ns / 1000));
 }
 
 }  // namespace
@@ -136,7 +206,8 @@ std::string EscapeLabelValue(const std::string& value) {
 }
 
 std::string RenderPrometheusText(const std::vector<core::ModelStatsSnapshot>& models,
-                                 const SystemSample* system, const MetricsConfig& config) {
+                                 const SystemSample* system, const MetricsConfig& config,
+                                 const core::ResponseCacheStats* cache) {
   std::string out;
   PerModel(&out, models, "nv_inference_request_success",
            "Number of successful inference requests, all batch sizes", "counter",
@@ -174,6 +245,8 @@ std::string RenderPrometheusText(const std::vector<core::ModelStatsSnapshot>& mo
   if (config.summary_latencies) {
     for (const Latency& l : kLatencies) Summaries(&out, models, l, config);
   }
+  CacheMetrics(&out, models, config);
+  if (cache) CacheGauges(&out, *cache);
   if (system) {
     if (system->cpu_utilization) {
       Header(&out, "nv_cpu_utilization", "CPU utilization rate [0.0 - 1.0]", "gauge");
