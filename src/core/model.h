@@ -1,5 +1,7 @@
 // Model: one loaded, servable version of a model: its complete config, the
-// backend's loaded state and the scheduler feeding its instances.
+// backend's loaded state and the scheduler feeding its instances. An
+// ensemble has no backend and no instances: its scheduler is an
+// EnsembleScheduler that sends each step to the composing model.
 //
 // Requests hold a shared_ptr<Model> while they run, so unloading a version
 // never frees state under an in-flight request.
@@ -17,6 +19,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "core/backend/backend.h"
+#include "core/ensemble/ensemble_scheduler.h"
 #include "core/scheduler/request_queue.h"
 #include "core/scheduler/scheduler.h"
 #include "core/statistics.h"
@@ -40,6 +43,11 @@ class Model {
   static StatusOr<std::shared_ptr<Model>> Create(inference::ModelConfig config, int64_t version,
                                                  std::unique_ptr<BackendModel> backend_model,
                                                  const Options& options, Clock& clock);
+  // An ensemble (platform "ensemble"): no backend and no instances; its
+  // EnsembleScheduler runs `plan` by handing step requests to `submit`.
+  static StatusOr<std::shared_ptr<Model>> CreateEnsemble(
+      inference::ModelConfig config, int64_t version, std::shared_ptr<const EnsemblePlan> plan,
+      EnsembleScheduler::Submit submit, const Options& options, Clock& clock);
   ~Model();
 
   const std::string& name() const { return config_.name(); }
@@ -69,12 +77,18 @@ class Model {
   // This version's statistics (recorded by the scheduler and the server).
   ModelStatistics& statistics() const { return *stats_; }
 
+  // The dataflow of an ensemble; null for other models.
+  const std::shared_ptr<const EnsemblePlan>& ensemble_plan() const { return plan_; }
+
  private:
   Model(inference::ModelConfig config, int64_t version);
+  // Reads the label_filename files of the outputs.
+  Status LoadLabels(const Options& options);
 
   inference::ModelConfig config_;
   int64_t version_;
-  std::unique_ptr<BackendModel> backend_model_;
+  std::unique_ptr<BackendModel> backend_model_;  // null for an ensemble
+  std::shared_ptr<const EnsemblePlan> plan_;     // ensembles only
   std::unique_ptr<ModelStatistics> stats_;  // before scheduler_: outlives it
   std::unique_ptr<Scheduler> scheduler_;
   std::map<std::string, std::shared_ptr<const std::vector<std::string>>> labels_;

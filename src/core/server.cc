@@ -17,7 +17,9 @@ InferenceServer::InferenceServer(ServerOptions options, std::unique_ptr<ModelMan
       shm_(std::make_unique<SystemSharedMemoryRegistry>(options_.allow_client_shm)),
       trace_(std::move(trace)) {}
 
-InferenceServer::~InferenceServer() { Shutdown(std::chrono::milliseconds(0)); }
+InferenceServer::~InferenceServer() {
+  if (manager_) Shutdown(std::chrono::milliseconds(0));
+}
 
 namespace {
 
@@ -63,10 +65,17 @@ StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
   if (options.control_mode == ModelControlMode::kPoll && options.poll_interval.count() <= 0) {
     return InvalidArgument("--repository-poll-secs must be positive in poll mode");
   }
-  auto manager = std::make_unique<ModelManager>(mo, std::move(backends), clock);
-  RETURN_IF_ERROR(manager->Start());
-  return std::unique_ptr<InferenceServer>(
-      new InferenceServer(std::move(options), std::move(manager), clock, std::move(trace)));
+  std::unique_ptr<InferenceServer> server(
+      new InferenceServer(std::move(options), nullptr, clock, std::move(trace)));
+  // Ensembles send their steps down the same path as client requests. The
+  // manager (and with it every ensemble) never outlives the server.
+  InferenceServer* raw = server.get();
+  mo.ensemble_submit = [raw](std::unique_ptr<InferenceRequest> step) {
+    raw->Route(std::move(step), /*ensemble_step=*/true);
+  };
+  server->manager_ = std::make_unique<ModelManager>(mo, std::move(backends), clock);
+  RETURN_IF_ERROR(server->manager_->Start());
+  return server;
 }
 
 std::string InferenceServer::Version() { return "0.1.0"; }
@@ -102,8 +111,14 @@ void InferenceServer::FinishOne() {
 }
 
 void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
+  Route(std::move(request), /*ensemble_step=*/false);
+}
+
+void InferenceServer::Route(std::unique_ptr<InferenceRequest> request, bool ensemble_step) {
   if (request->trace) request->trace->Record("REQUEST_START");
-  if (shutting_down_.load()) {
+  // The steps of an ensemble request accepted before shutdown still run: the
+  // drain waits for that request.
+  if (shutting_down_.load() && !ensemble_step) {
     request->CompleteWithError(Unavailable("the server is shutting down"));
     return;
   }

@@ -84,7 +84,8 @@ class InferenceServer {
   ModelControlMode control_mode() const { return manager_->control_mode(); }
 
   // Runs a request. The request's callback is always called exactly once,
-  // possibly before Infer returns (validation errors, unknown model).
+  // possibly before Infer returns (validation errors, unknown model). An
+  // ensemble's steps come back through here as requests of their own.
   void Infer(std::unique_ptr<InferenceRequest> request);
 
   // Refuses new requests, waits up to `timeout` for in-flight ones, then
@@ -109,6 +110,9 @@ class InferenceServer {
   InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager, Clock& clock,
                   std::unique_ptr<TraceManager> trace);
   void FinishOne();
+  // Infer, also for the step requests of ensembles (`ensemble_step`), which
+  // are accepted during shutdown because their ensemble request was.
+  void Route(std::unique_ptr<InferenceRequest> request, bool ensemble_step);
 
   ServerOptions options_;
   std::unique_ptr<ModelManager> manager_;

@@ -89,6 +89,9 @@ struct RequestTimestamps {
   uint64_t end_ns = 0;
 };
 
+// The durations of `t` (a pair of timestamps out of order counts zero).
+RequestLatency LatencyOf(const RequestTimestamps& t);
+
 class ModelStatistics {
  public:
   static constexpr size_t kRecentLatencies = 1024;
@@ -100,7 +103,9 @@ class ModelStatistics {
   Clock& clock() const { return clock_; }
 
   // A request completed with outputs.
-  void RecordSuccess(const RequestTimestamps& t);
+  void RecordSuccess(const RequestTimestamps& t) { RecordSuccess(LatencyOf(t)); }
+  // The same from durations (an ensemble reports sums over its steps).
+  void RecordSuccess(const RequestLatency& latency);
   // A request completed with an error (also before it was queued).
   void RecordFailure(uint64_t received_ns, uint64_t end_ns, FailureReason reason);
   // One execution that had at least one success; `batch_size` is the sum of
@@ -108,6 +113,9 @@ class ModelStatistics {
   // end_ns = the last request of the batch completed.
   void RecordExecution(uint64_t batch_size, uint64_t compute_start_ns, uint64_t infer_start_ns,
                        uint64_t infer_end_ns, uint64_t end_ns);
+  // The same from durations.
+  void RecordExecutionDurations(uint64_t batch_size, uint64_t compute_input_ns,
+                                uint64_t compute_infer_ns, uint64_t compute_output_ns);
 
   // Pending requests (queued, not yet executing).
   void RequestQueued();

@@ -142,7 +142,8 @@ void DynamicBatchScheduler::TrackExecution(std::vector<std::unique_ptr<Inference
     t.compute_start_ns = start_ns;
     const uint64_t items = r->batch_size > 0 ? static_cast<uint64_t>(r->batch_size) : 1;
     ResponseCallback inner = r->TakeCallback();
-    r->set_callback([exec, t, items, inner = std::move(inner)](
+    r->set_callback([exec, t, items, inner = std::move(inner),
+                     observer = std::move(r->compute_observer)](
                         std::unique_ptr<InferenceResponse> response) mutable {
       Clock& clock = exec->stats->clock();
       t.end_ns = clock.NowNs();
@@ -152,8 +153,12 @@ void DynamicBatchScheduler::TrackExecution(std::vector<std::unique_ptr<Inference
       t.infer_end_ns = exec->instance->infer_end_ns();
       if (t.infer_end_ns == 0) t.infer_end_ns = t.end_ns;
       if (response->status.ok()) {
-        exec->stats->RecordSuccess(t);
+        const RequestLatency latency = LatencyOf(t);
+        exec->stats->RecordSuccess(latency);
         exec->success_batch += items;
+        if (observer) {
+          observer(latency.compute_input_ns, latency.compute_infer_ns, latency.compute_output_ns);
+        }
       } else {
         exec->stats->RecordFailure(t.received_ns, t.end_ns, FailureReason::kBackend);
       }
