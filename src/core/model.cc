@@ -162,18 +162,7 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
                                                std::unique_ptr<BackendModel> backend_model,
                                                const Options& options, Clock& clock) {
   std::shared_ptr<Model> model(new Model(std::move(config), version));
-  for (const auto& out : model->config_.output()) {
-    if (out.label_filename().empty() || options.model_dir.empty()) continue;
-    std::filesystem::path rel(out.label_filename());
-    if (rel.is_absolute() || rel.empty() || *rel.lexically_normal().begin() == "..") {
-      return InvalidArgument("output '" + out.name() + "': label_filename '" +
-                             out.label_filename() + "' must name a file in the model directory");
-    }
-    auto labels = ReadLabelFile((std::filesystem::path(options.model_dir) / rel).string());
-    if (!labels.ok()) return labels.status().WithPrefix("output '" + out.name() + "'");
-    model->labels_[out.name()] =
-        std::make_shared<const std::vector<std::string>>(std::move(labels).value());
-  }
+  RETURN_IF_ERROR(model->LoadLabels(options));
   std::vector<std::unique_ptr<ModelInstance>> instances;
   std::vector<std::unique_ptr<RateLimiter::Client>> limits;
   const bool limited = options.rate_limiter && options.rate_limiter->enabled();
@@ -215,6 +204,36 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
         model->stats_.get(), std::move(limits));
   }
   return model;
+}
+
+StatusOr<std::shared_ptr<Model>> Model::CreateEnsemble(inference::ModelConfig config,
+                                                       int64_t version,
+                                                       std::shared_ptr<const EnsemblePlan> plan,
+                                                       EnsembleScheduler::Submit submit,
+                                                       const Options& options, Clock& clock) {
+  std::shared_ptr<Model> model(new Model(std::move(config), version));
+  RETURN_IF_ERROR(model->LoadLabels(options));
+  model->plan_ = std::move(plan);
+  model->stats_ = std::make_unique<ModelStatistics>(model->name(), version, clock);
+  model->scheduler_ = std::make_unique<EnsembleScheduler>(model->plan_, std::move(submit), clock,
+                                                          model->stats_.get());
+  return model;
+}
+
+Status Model::LoadLabels(const Options& options) {
+  for (const auto& out : config_.output()) {
+    if (out.label_filename().empty() || options.model_dir.empty()) continue;
+    std::filesystem::path rel(out.label_filename());
+    if (rel.is_absolute() || rel.empty() || *rel.lexically_normal().begin() == "..") {
+      return InvalidArgument("output '" + out.name() + "': label_filename '" +
+                             out.label_filename() + "' must name a file in the model directory");
+    }
+    auto labels = ReadLabelFile((std::filesystem::path(options.model_dir) / rel).string());
+    if (!labels.ok()) return labels.status().WithPrefix("output '" + out.name() + "'");
+    labels_[out.name()] =
+        std::make_shared<const std::vector<std::string>>(std::move(labels).value());
+  }
+  return Status::Ok();
 }
 
 void Model::Stop() {

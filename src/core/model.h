@@ -1,5 +1,7 @@
 // Model: one loaded, servable version of a model: its complete config, the
-// backend's loaded state and the scheduler feeding its instances.
+// backend's loaded state and the scheduler feeding its instances. An
+// ensemble has no backend and no instances: its scheduler is an
+// EnsembleScheduler that sends each step to the composing model.
 //
 // Requests hold a shared_ptr<Model> while they run, so unloading a version
 // never frees state under an in-flight request.
@@ -18,6 +20,7 @@
 #include "common/status.h"
 #include "core/backend/backend.h"
 #include "core/scheduler/rate_limiter.h"
+#include "core/ensemble/ensemble_scheduler.h"
 #include "core/scheduler/request_queue.h"
 #include "core/scheduler/scheduler.h"
 #include "core/statistics.h"
@@ -46,6 +49,11 @@ class Model {
   static StatusOr<std::shared_ptr<Model>> Create(inference::ModelConfig config, int64_t version,
                                                  std::unique_ptr<BackendModel> backend_model,
                                                  const Options& options, Clock& clock);
+  // An ensemble (platform "ensemble"): no backend and no instances; its
+  // EnsembleScheduler runs `plan` by handing step requests to `submit`.
+  static StatusOr<std::shared_ptr<Model>> CreateEnsemble(
+      inference::ModelConfig config, int64_t version, std::shared_ptr<const EnsemblePlan> plan,
+      EnsembleScheduler::Submit submit, const Options& options, Clock& clock);
   ~Model();
 
   const std::string& name() const { return config_.name(); }
@@ -87,14 +95,20 @@ class Model {
   ModelStatistics& statistics() const { return *stats_; }
   std::shared_ptr<ModelStatistics> shared_statistics() const { return stats_; }
 
+  // The dataflow of an ensemble; null for other models.
+  const std::shared_ptr<const EnsemblePlan>& ensemble_plan() const { return plan_; }
+
  private:
   Model(inference::ModelConfig config, int64_t version);
+  // Reads the label_filename files of the outputs.
+  Status LoadLabels(const Options& options);
 
   inference::ModelConfig config_;
   int64_t version_;
   uint64_t generation_;
   bool response_cache_ = false;
-  std::unique_ptr<BackendModel> backend_model_;
+  std::unique_ptr<BackendModel> backend_model_;  // null for an ensemble
+  std::shared_ptr<const EnsemblePlan> plan_;     // ensembles only
   std::shared_ptr<RateLimiter> rate_limiter_;  // before scheduler_: outlives its clients
   std::shared_ptr<ModelStatistics> stats_;  // before scheduler_: outlives it
   std::unique_ptr<Scheduler> scheduler_;

@@ -19,7 +19,9 @@ InferenceServer::InferenceServer(ServerOptions options, std::unique_ptr<ModelMan
       trace_(std::move(trace)),
       cache_(std::move(cache)) {}
 
-InferenceServer::~InferenceServer() { Shutdown(std::chrono::milliseconds(0)); }
+InferenceServer::~InferenceServer() {
+  if (manager_) Shutdown(std::chrono::milliseconds(0));
+}
 
 namespace {
 
@@ -122,10 +124,17 @@ StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
     ASSIGN_OR_RETURN(cache, ResponseCache::Create(*options.response_cache, clock));
     mo.response_cache = true;
   }
-  auto manager = std::make_unique<ModelManager>(mo, std::move(backends), clock);
-  RETURN_IF_ERROR(manager->Start());
-  return std::unique_ptr<InferenceServer>(new InferenceServer(
-      std::move(options), std::move(manager), clock, std::move(trace), std::move(cache)));
+  std::unique_ptr<InferenceServer> server(new InferenceServer(
+      std::move(options), nullptr, clock, std::move(trace), std::move(cache)));
+  // Ensembles send their steps down the same path as client requests. The
+  // manager (and with it every ensemble) never outlives the server.
+  InferenceServer* raw = server.get();
+  mo.ensemble_submit = [raw](std::unique_ptr<InferenceRequest> step) {
+    raw->Route(std::move(step), /*ensemble_step=*/true);
+  };
+  server->manager_ = std::make_unique<ModelManager>(mo, std::move(backends), clock);
+  RETURN_IF_ERROR(server->manager_->Start());
+  return server;
 }
 
 std::string InferenceServer::Version() { return "0.1.0"; }
@@ -161,8 +170,14 @@ void InferenceServer::FinishOne() {
 }
 
 void InferenceServer::Infer(std::unique_ptr<InferenceRequest> request) {
+  Route(std::move(request), /*ensemble_step=*/false);
+}
+
+void InferenceServer::Route(std::unique_ptr<InferenceRequest> request, bool ensemble_step) {
   if (request->trace) request->trace->Record("REQUEST_START");
-  if (shutting_down_.load()) {
+  // The steps of an ensemble request accepted before shutdown still run: the
+  // drain waits for that request.
+  if (shutting_down_.load() && !ensemble_step) {
     request->CompleteWithError(Unavailable("the server is shutting down"));
     return;
   }

@@ -93,7 +93,8 @@ class InferenceServer {
 
   // Runs a request. The request's callback is always called exactly once,
   // possibly before Infer returns (validation errors, unknown model, a
-  // response cache hit).
+  // response cache hit). An ensemble's steps come back through here as
+  // requests of their own.
   //
   // Response cache (models with response_cache enabled, when the server has
   // a cache): after validation the request's key is built (this reads
@@ -129,6 +130,9 @@ class InferenceServer {
   InferenceServer(ServerOptions options, std::unique_ptr<ModelManager> manager, Clock& clock,
                   std::unique_ptr<TraceManager> trace, std::unique_ptr<ResponseCache> cache);
   void FinishOne();
+  // Infer, also for the step requests of ensembles (`ensemble_step`), which
+  // are accepted during shutdown because their ensemble request was.
+  void Route(std::unique_ptr<InferenceRequest> request, bool ensemble_step);
 
   ServerOptions options_;
   std::unique_ptr<ModelManager> manager_;

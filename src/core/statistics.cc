@@ -54,13 +54,17 @@ std::vector<T> ModelStatistics::Ring<T>::Ordered() const {
   return out;
 }
 
-void ModelStatistics::RecordSuccess(const RequestTimestamps& t) {
+RequestLatency LatencyOf(const RequestTimestamps& t) {
   RequestLatency l;
   l.request_ns = Span(t.received_ns, t.end_ns);
   l.queue_ns = Span(t.queue_start_ns, t.compute_start_ns);
   l.compute_input_ns = Span(t.compute_start_ns, t.infer_start_ns);
   l.compute_infer_ns = Span(t.infer_start_ns, t.infer_end_ns);
   l.compute_output_ns = Span(t.infer_end_ns, t.end_ns);
+  return l;
+}
+
+void ModelStatistics::RecordSuccess(const RequestLatency& l) {
   const uint64_t wall_ms = clock_.WallMs();
   std::lock_guard<std::mutex> lock(mu_);
   Add(&s_.success, l.request_ns);
@@ -105,6 +109,13 @@ void ModelStatistics::RecordFailure(uint64_t received_ns, uint64_t end_ns, Failu
 void ModelStatistics::RecordExecution(uint64_t batch_size, uint64_t compute_start_ns,
                                       uint64_t infer_start_ns, uint64_t infer_end_ns,
                                       uint64_t end_ns) {
+  RecordExecutionDurations(batch_size, Span(compute_start_ns, infer_start_ns),
+                           Span(infer_start_ns, infer_end_ns), Span(infer_end_ns, end_ns));
+}
+
+void ModelStatistics::RecordExecutionDurations(uint64_t batch_size, uint64_t compute_input_ns,
+                                               uint64_t compute_infer_ns,
+                                               uint64_t compute_output_ns) {
   if (batch_size == 0) batch_size = 1;
   const uint64_t wall_ms = clock_.WallMs();
   std::lock_guard<std::mutex> lock(mu_);
@@ -113,9 +124,9 @@ void ModelStatistics::RecordExecution(uint64_t batch_size, uint64_t compute_star
   s_.last_inference_ms = std::max(s_.last_inference_ms, wall_ms);
   BatchStat& b = batches_[batch_size];
   b.batch_size = batch_size;
-  Add(&b.compute_input, Span(compute_start_ns, infer_start_ns));
-  Add(&b.compute_infer, Span(infer_start_ns, infer_end_ns));
-  Add(&b.compute_output, Span(infer_end_ns, end_ns));
+  Add(&b.compute_input, compute_input_ns);
+  Add(&b.compute_infer, compute_infer_ns);
+  Add(&b.compute_output, compute_output_ns);
 }
 
 void ModelStatistics::RequestQueued() {

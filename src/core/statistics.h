@@ -105,6 +105,9 @@ struct RequestTimestamps {
   uint64_t end_ns = 0;
 };
 
+// The durations of `t` (a pair of timestamps out of order counts zero).
+RequestLatency LatencyOf(const RequestTimestamps& t);
+
 class ModelStatistics {
  public:
   static constexpr size_t kRecentLatencies = 1024;
@@ -116,7 +119,9 @@ class ModelStatistics {
   Clock& clock() const { return clock_; }
 
   // A request completed with outputs.
-  void RecordSuccess(const RequestTimestamps& t);
+  void RecordSuccess(const RequestTimestamps& t) { RecordSuccess(LatencyOf(t)); }
+  // The same from durations (an ensemble reports sums over its steps).
+  void RecordSuccess(const RequestLatency& latency);
   // A request completed with an error (also before it was queued).
   void RecordFailure(uint64_t received_ns, uint64_t end_ns, FailureReason reason);
   // One execution that had at least one success; `batch_size` is the sum of
@@ -124,6 +129,9 @@ class ModelStatistics {
   // end_ns = the last request of the batch completed.
   void RecordExecution(uint64_t batch_size, uint64_t compute_start_ns, uint64_t infer_start_ns,
                        uint64_t infer_end_ns, uint64_t end_ns);
+  // The same from durations.
+  void RecordExecutionDurations(uint64_t batch_size, uint64_t compute_input_ns,
+                                uint64_t compute_infer_ns, uint64_t compute_output_ns);
 
   // A request answered from the response cache: received -> lookup start
   // -> lookup end (the response is made) -> end (answered).

@@ -190,9 +190,10 @@ class Metadata(GrpcTestCase):
         idx = call("RepositoryIndex", pb.RepositoryIndexRequest()).models
         got = sorted((m.name, m.version, m.state) for m in idx)
         self.assertEqual(got, [(n, "1", "READY") for n in
-                               ("digits_mlp", "identity_bytes", "identity_fp32", "simple")])
+                               ("digits_mlp", "ensemble_simple_twice", "identity_bytes",
+                                "identity_fp32", "simple")])
         ready = call("RepositoryIndex", pb.RepositoryIndexRequest(ready=True)).models
-        self.assertEqual(len(ready), 4)
+        self.assertEqual(len(ready), 5)
         self.assertRpcError(lambda: call("RepositoryIndex",
                                          pb.RepositoryIndexRequest(repository_name="other")),
                             grpc.StatusCode.UNIMPLEMENTED, "repository_name")

@@ -44,7 +44,8 @@ std::vector<std::string> BackendRegistry::Names() const {
 
 Status BackendRegistry::ResolveBackend(inference::ModelConfig* config) const {
   if (config->platform() == "ensemble") {
-    return Unimplemented("platform 'ensemble' is not supported yet");
+    return InvalidArgument("platform 'ensemble' is run by core's ensemble scheduler, not by a "
+                           "backend");
   }
   if (config->backend().empty() && !config->platform().empty()) {
     for (const auto& m : kPlatforms) {

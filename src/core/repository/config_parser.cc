@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "core/ensemble/ensemble_config.h"
 #include "proto/model_config.pb.h"
 
 namespace nereid::core {
@@ -268,9 +269,8 @@ Status ValidateAndNormalize(const std::string& model_name, const ConfigLocator& 
 
   RETURN_IF_ERROR(CheckResponseCache(where, *config));
   if (config->has_sequence_batching()) RETURN_IF_ERROR(CheckSequenceBatching(where, *config));
-  if (config->has_ensemble_scheduling()) {
-    return where.Error("ensemble_scheduling", "ensembles are not supported yet");
-  }
+  const bool ensemble = IsEnsembleConfig(*config);
+  if (ensemble) RETURN_IF_ERROR(ValidateEnsembleConfig(where, *config));
 
   if (config->has_dynamic_batching()) {
     const auto& db = config->dynamic_batching();
@@ -310,6 +310,7 @@ Status ValidateAndNormalize(const std::string& model_name, const ConfigLocator& 
     return where.Error("version_policy.latest.num_versions", "must be at least 1");
   }
 
+  if (ensemble) return Status::Ok();  // no instances: the ensemble scheduler runs the steps
   if (config->instance_group_size() == 0) config->add_instance_group();
   for (int i = 0; i < config->instance_group_size(); ++i) {
     auto* g = config->mutable_instance_group(i);

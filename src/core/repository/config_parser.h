@@ -59,8 +59,10 @@ StatusOr<ConfigLocator> ParseModelConfig(std::string_view text, const std::strin
 Status CheckResponseCache(const ConfigLocator& where, const inference::ModelConfig& config);
 
 // Checks the fields core relies on (names, data types, dims, batch size,
-// instance groups, version policy, schedulers we do not have yet) and fills
-// Triton's defaults: instance_group, version_policy, group names and counts.
+// instance groups, version policy, schedulers we do not have yet, an
+// ensemble's own dataflow: see ensemble/ensemble_config.h) and fills
+// Triton's defaults: instance_group (not for ensembles), version_policy,
+// group names and counts.
 // `model_name` is the directory name; the config's name must match it.
 Status ValidateAndNormalize(const std::string& model_name, const ConfigLocator& where,
                             inference::ModelConfig* config);

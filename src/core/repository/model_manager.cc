@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/logging.h"
+#include "core/ensemble/ensemble_config.h"
 #include "core/repository/config_parser.h"
 #include "core/repository/repository_scanner.h"
 
@@ -55,12 +56,21 @@ Status ModelManager::Start() {
     models_[loc.name].reason = "failed to load '" + loc.name + "': " + status.message();
     NLOG(ERROR) << status.message();
   }
+  LoadPass pass;
+  for (const auto& loc : scan.models) pass.dirs[loc.name] = loc.dir;
   if (options_.control_mode == ModelControlMode::kExplicit) {
     bool all = std::find(options_.startup_models.begin(), options_.startup_models.end(), "*") !=
                options_.startup_models.end();
     std::set<std::string> wanted(options_.startup_models.begin(), options_.startup_models.end());
     for (const auto& loc : scan.models) {
-      if (all || wanted.erase(loc.name)) (void)LoadLocked(loc.name, loc.dir, nullptr, "");
+      if (!all && !wanted.erase(loc.name)) continue;
+      if (!pass.attempted.count(loc.name)) {
+        (void)LoadWithComposing(loc.name, loc.dir, nullptr, "", &pass, /*requested=*/true);
+      } else {
+        // Loaded already as a composing model; it was asked for too.
+        std::lock_guard<std::mutex> lock(mu_);
+        models_[loc.name].explicitly_loaded = true;
+      }
     }
     wanted.erase("*");
     for (const auto& name : wanted) {
@@ -74,7 +84,10 @@ Status ModelManager::Start() {
       models_[name].reason = reason;
     }
   } else {
-    for (const auto& loc : scan.models) (void)LoadLocked(loc.name, loc.dir, nullptr, "");
+    for (const auto& loc : scan.models) {
+      if (pass.attempted.count(loc.name)) continue;
+      (void)LoadWithComposing(loc.name, loc.dir, nullptr, "", &pass, /*requested=*/false);
+    }
   }
   if (options_.control_mode == ModelControlMode::kPoll && options_.poll_interval.count() > 0) {
     poll_thread_ = std::thread([this] { PollLoop(); });
@@ -103,7 +116,10 @@ Status ModelManager::PrepareConfig(const std::string& name, const std::string& d
   }
 
   std::vector<int64_t> available = ListVersions(dir);
-  if (config->platform().empty() && config->backend().empty()) {
+  // An ensemble has no backend, model file or auto-complete; its own checks
+  // run in ValidateAndNormalize.
+  const bool ensemble = IsEnsembleConfig(*config);
+  if (!ensemble && config->platform().empty() && config->backend().empty()) {
     std::vector<std::string> dirs;
     for (auto it = available.rbegin(); it != available.rend(); ++it) {
       dirs.push_back((fs::path(dir) / std::to_string(*it)).string());
@@ -115,12 +131,16 @@ Status ModelManager::PrepareConfig(const std::string& name, const std::string& d
     }
     config->set_backend(detected);
   }
-  Status resolved = backends_->ResolveBackend(config);
-  if (!resolved.ok()) return where.Error(config->backend().empty() ? "platform" : "backend",
-                                         resolved.message());
-  auto backend = backends_->Find(config->backend());
-  if (config->default_model_filename().empty()) {
-    config->set_default_model_filename(backend->default_model_filename());
+  std::shared_ptr<Backend> backend;
+  if (!ensemble) {
+    Status resolved = backends_->ResolveBackend(config);
+    if (!resolved.ok()) {
+      return where.Error(config->backend().empty() ? "platform" : "backend", resolved.message());
+    }
+    backend = backends_->Find(config->backend());
+    if (config->default_model_filename().empty()) {
+      config->set_default_model_filename(backend->default_model_filename());
+    }
   }
   if (config->name().empty()) config->set_name(name);
 
@@ -130,7 +150,7 @@ Status ModelManager::PrepareConfig(const std::string& name, const std::string& d
   }
   *versions = *selected;
 
-  if (options_.auto_complete) {
+  if (options_.auto_complete && backend) {
     // Complete from the newest selected version that has its model file.
     for (auto it = versions->rbegin(); it != versions->rend(); ++it) {
       ModelFiles files;
@@ -151,6 +171,20 @@ Status ModelManager::PrepareConfig(const std::string& name, const std::string& d
 StatusOr<std::shared_ptr<Model>> ModelManager::LoadVersion(const inference::ModelConfig& config,
                                                            const std::string& dir,
                                                            int64_t version) {
+  if (IsEnsembleConfig(config)) {
+    if (!options_.ensemble_submit) {
+      return FailedPrecondition("ensembles need a server to run their steps");
+    }
+    const uint64_t load_start_ns = clock_.NowNs();
+    ASSIGN_OR_RETURN(auto plan, PlanEnsemble(config));
+    Model::Options mo;
+    mo.model_dir = dir;
+    ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
+                     Model::CreateEnsemble(config, version, std::move(plan),
+                                           options_.ensemble_submit, mo, clock_));
+    model->statistics().SetLoadDuration(clock_.NowNs() - load_start_ns);
+    return model;
+  }
   ModelFiles files;
   files.model_dir = dir;
   files.version_dir = (fs::path(dir) / std::to_string(version)).string();
@@ -186,7 +220,7 @@ StatusOr<std::shared_ptr<Model>> ModelManager::LoadVersion(const inference::Mode
 
 Status ModelManager::LoadLocked(const std::string& name, const std::string& dir,
                                 const inference::ModelConfig* override_config,
-                                std::string temp_dir) {
+                                std::string temp_dir, Status precheck) {
   auto remove_temp = [&] {
     std::error_code ec;
     if (!temp_dir.empty()) fs::remove_all(temp_dir, ec);
@@ -194,12 +228,15 @@ Status ModelManager::LoadLocked(const std::string& name, const std::string& dir,
   const std::string fingerprint = DirectoryFingerprint(dir);
   inference::ModelConfig config;
   std::vector<int64_t> versions;
-  Status st = PrepareConfig(name, dir, override_config, &config, &versions);
+  Status st = precheck.ok() ? PrepareConfig(name, dir, override_config, &config, &versions)
+                            : precheck;
+  std::vector<std::string> composing = ComposingModelNames(dir, override_config);
   bool had_ready = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ModelEntry& e = models_[name];
     for (const auto& [v, ve] : e.versions) had_ready |= ve.state == ModelState::kReady;
+    if (!had_ready) e.composing = composing;
     if (!st.ok()) {
       // Remember what failed so that polling retries only after a change.
       e.fingerprint = fingerprint;
@@ -232,8 +269,9 @@ Status ModelManager::LoadLocked(const std::string& name, const std::string& dir,
     if (model.ok()) {
       entry.state = ModelState::kReady;
       entry.model = std::move(model).value();
-      NLOG(INFO) << "loaded model '" << name << "' version " << v << " (backend "
-                 << config.backend() << ")";
+      NLOG(INFO) << "loaded model '" << name << "' version " << v
+                 << (config.backend().empty() ? std::string(" (ensemble)")
+                                              : " (backend " + config.backend() + ")");
     } else {
       entry.state = ModelState::kUnavailable;
       entry.reason = "failed to load '" + name + "' version " + std::to_string(v) + ": " +
@@ -266,6 +304,7 @@ Status ModelManager::LoadLocked(const std::string& name, const std::string& dir,
     }
     old_temp = std::move(e.temp_dir);
     e.versions = std::move(fresh);
+    e.composing = std::move(composing);
     e.reason.clear();
     e.unloaded = false;
     e.dir = dir;
@@ -397,17 +436,21 @@ Status ModelManager::Load(const std::string& name, const LoadParameters& params)
     if (!found.ok()) return fail(found.status());
     dir = *found;
   }
-  return LoadLocked(name, dir, params.config_json ? &override_config : nullptr, temp);
+  LoadPass pass;
+  return LoadWithComposing(name, dir, params.config_json ? &override_config : nullptr, temp, &pass,
+                           /*requested=*/true);
 }
 
 Status ModelManager::Unload(const std::string& name, bool unload_dependents) {
-  (void)unload_dependents;  // no ensembles yet, so no model depends on another
   RETURN_IF_ERROR(CheckExplicit("unload"));
   std::lock_guard<std::mutex> control(control_mu_);
   bool known;
+  std::vector<std::string> composing;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    known = models_.count(name) > 0;
+    auto it = models_.find(name);
+    known = it != models_.end();
+    if (known) composing = it->second.composing;
   }
   if (!known) {
     // Unloading a model of the repository that is not loaded is a no-op.
@@ -415,7 +458,9 @@ Status ModelManager::Unload(const std::string& name, bool unload_dependents) {
     if (found.ok()) return Status::Ok();
     return NotFound("failed to unload '" + name + "': unknown model");
   }
-  return UnloadLocked(name, /*erase=*/false);
+  RETURN_IF_ERROR(UnloadLocked(name, /*erase=*/false));
+  if (unload_dependents) UnloadComposing(std::move(composing));
+  return Status::Ok();
 }
 
 StatusOr<std::shared_ptr<Model>> ModelManager::Get(const std::string& name,

@@ -11,6 +11,20 @@
 //             (any file added, removed or rewritten) reload. Load/Unload
 //             requests are refused, as Triton does.
 //
+// Ensembles (platform "ensemble") load after their composing models: at
+// start-up and in poll mode every ensemble's composing models are loaded
+// first (recursively); in explicit mode a load request loads the composing
+// models that are not ready before the ensemble, and an unload with
+// `unload_dependents` also unloads the composing models that were loaded
+// only for it (not loaded by request themselves, used by no other loaded
+// ensemble), as Triton does. An ensemble is checked against its composing
+// models' configs when it loads (ensemble/ensemble_config.h) and finds them
+// by name for every request, so unloading a composing model makes the
+// ensemble's requests fail with that model's "not ready" error until it is
+// loaded again. A poll that changes or removes a composing model re-checks
+// (reloads) the ensembles that use it. Ensembles that contain each other
+// fail to load.
+//
 // A model that fails to load is recorded as UNAVAILABLE with a reason that
 // contains "failed to load"; other models are unaffected. A reload builds the
 // new versions first and swaps them in only when they loaded, so requests
@@ -31,6 +45,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -81,6 +96,9 @@ class ModelManager {
     // The server has a response cache (--cache-config): models whose config
     // enables response_cache use it.
     bool response_cache = false;
+    // Runs an ensemble's step requests like client requests (the server
+    // provides it). Without it ensembles fail to load.
+    EnsembleScheduler::Submit ensemble_submit;
   };
 
   ModelManager(Options options, std::shared_ptr<const BackendRegistry> backends, Clock& clock);
@@ -95,8 +113,8 @@ class ModelManager {
   // only). Errors contain "failed to load" and the reason.
   Status Load(const std::string& name, const LoadParameters& params = {});
   // The repository extension's unload (explicit mode only). Waits for the
-  // model's queued requests, at most Options::drain_timeout. There are no
-  // ensembles yet, so `unload_dependents` has no dependents to act on.
+  // model's queued requests, at most Options::drain_timeout. With
+  // `unload_dependents`, an ensemble's composing models go too (see above).
   Status Unload(const std::string& name, bool unload_dependents = false);
   // Load/Unload on the manager's control thread; `done` gets the result
   // there (or with Unavailable at once when the manager is stopping). For
@@ -137,6 +155,20 @@ class ModelManager {
     std::string fingerprint;  // of `dir` when loaded (poll mode)
     std::string temp_dir;     // private directory of uploaded files, if any
     std::map<int64_t, VersionEntry> versions;
+    // Ensembles: the models their steps name (of the serving versions, or of
+    // the last attempt when none serves).
+    std::vector<std::string> composing;
+    // Loaded by a load request or --load-model, not only as a composing
+    // model of an ensemble (unload_dependents keeps such models).
+    bool explicitly_loaded = false;
+  };
+  // One round of loads (start-up, a load request, a poll), so that composing
+  // models load before their ensembles, and each model once.
+  struct LoadPass {
+    std::set<std::string> attempted;
+    std::vector<std::string> stack;           // ensembles whose composing models are loading
+    std::set<std::string> pending;            // load even when ready (poll: changed models)
+    std::map<std::string, std::string> dirs;  // from the scan; others are looked up
   };
   struct Drainer {
     std::thread thread;
@@ -145,9 +177,33 @@ class ModelManager {
 
   Status CheckExplicit(const char* what) const;
   // Loads or reloads `name` from `dir` (config from `override_config` when
-  // given). Must hold control_mu_.
+  // given). A non-OK `precheck` is recorded as the load's failure. Must hold
+  // control_mu_.
   Status LoadLocked(const std::string& name, const std::string& dir,
-                    const inference::ModelConfig* override_config, std::string temp_dir);
+                    const inference::ModelConfig* override_config, std::string temp_dir,
+                    Status precheck = Status::Ok());
+  // LoadLocked after loading the composing models `name` needs (those not
+  // ready, or pending in `pass`), recursively. `requested`: by a load request
+  // or --load-model rather than as a composing model. Must hold control_mu_.
+  Status LoadWithComposing(const std::string& name, const std::string& dir,
+                           const inference::ModelConfig* override_config, std::string temp_dir,
+                           LoadPass* pass, bool requested);
+  // The checked dataflow of an ensemble config against the ready composing
+  // models.
+  StatusOr<std::shared_ptr<const EnsemblePlan>> PlanEnsemble(const inference::ModelConfig& config);
+  // Unloads the models in `names` (composing models of an unloaded ensemble)
+  // that no loaded ensemble uses and that were not loaded by request, and
+  // then theirs. Must hold control_mu_.
+  void UnloadComposing(std::vector<std::string> names);
+  // Adds to `changed` the ensembles that use a model in `changed` or
+  // `removed`, transitively (poll mode).
+  void AddDependentEnsembles(const std::set<std::string>& removed,
+                             std::set<std::string>* changed) const;
+  bool HasReadyVersion(const std::string& name) const;
+  // The models an ensemble config in `dir` (or `override_config`) names in
+  // its steps, in step order; empty for other models and unreadable configs.
+  static std::vector<std::string> ComposingModelNames(
+      const std::string& dir, const inference::ModelConfig* override_config);
   // Unloads `name` (erasing its entry when `erase`). Must hold control_mu_.
   Status UnloadLocked(const std::string& name, bool erase);
   Status PrepareConfig(const std::string& name, const std::string& dir,

@@ -60,36 +60,48 @@ Status ModelManager::Poll() {
   }
   std::lock_guard<std::mutex> control(control_mu_);
   ASSIGN_OR_RETURN(ScanResult scan, ScanRepositories(options_.repositories));
-  std::set<std::string> present;
+  std::set<std::string> present, changed;
+  LoadPass pass;
   for (const auto& [loc, status] : scan.conflicts) present.insert(loc.name);
   for (const auto& loc : scan.models) {
     present.insert(loc.name);
+    pass.dirs[loc.name] = loc.dir;
     // Walk the directory before taking mu_: lookups must not wait for disk.
     const std::string fingerprint = DirectoryFingerprint(loc.dir);
-    bool changed = true;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = models_.find(loc.name);
-      if (it != models_.end() && it->second.dir == loc.dir &&
-          it->second.fingerprint == fingerprint) {
-        changed = false;
-      }
-    }
-    if (changed) {
-      NLOG(INFO) << "poll: model '" << loc.name << "' is new or changed; loading";
-      (void)LoadLocked(loc.name, loc.dir, nullptr, "");
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = models_.find(loc.name);
+    if (it == models_.end() || it->second.dir != loc.dir ||
+        it->second.fingerprint != fingerprint) {
+      changed.insert(loc.name);
     }
   }
-  std::vector<std::string> gone;
+  std::set<std::string> gone;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [name, e] : models_) {
-      if (!present.count(name)) gone.push_back(name);
+      if (!present.count(name)) gone.insert(name);
     }
   }
+  // Ensembles are checked again when a model they use changed or went away.
+  std::set<std::string> dependents = changed;
+  AddDependentEnsembles(gone, &dependents);
+  for (const auto& name : dependents) {
+    if (!changed.count(name) && pass.dirs.count(name)) {
+      NLOG(INFO) << "poll: ensemble '" << name << "' uses a changed model; loading it again";
+      changed.insert(name);
+    }
+  }
+  // Removed models go first, so that ensembles using them are checked
+  // without them.
   for (const auto& name : gone) {
     NLOG(INFO) << "poll: model '" << name << "' was removed from the repository; unloading";
     (void)UnloadLocked(name, /*erase=*/true);
+  }
+  pass.pending = changed;
+  for (const auto& loc : scan.models) {
+    if (!changed.count(loc.name) || pass.attempted.count(loc.name)) continue;
+    NLOG(INFO) << "poll: model '" << loc.name << "' is new or changed; loading";
+    (void)LoadWithComposing(loc.name, loc.dir, nullptr, "", &pass, /*requested=*/false);
   }
   return Status::Ok();
 }

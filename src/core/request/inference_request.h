@@ -114,6 +114,15 @@ class InferenceRequest {
   bool accepts_many_responses = false;
   bool is_cancelled() const { return cancelled && cancelled->load(std::memory_order_relaxed); }
 
+  // Told the compute durations (ns) the model recorded for this request when
+  // it succeeds, just before the callback runs. The ensemble scheduler sets
+  // it on the requests of its steps: an ensemble reports the sums of its
+  // steps' compute_input / compute_infer / compute_output, as Triton does.
+  using ComputeObserver =
+      std::function<void(uint64_t compute_input_ns, uint64_t compute_infer_ns,
+                         uint64_t compute_output_ns)>;
+  ComputeObserver compute_observer;
+
   void set_callback(ResponseCallback cb) { callback_ = std::move(cb); }
   ResponseCallback TakeCallback() { return std::exchange(callback_, nullptr); }
   bool completed() const { return !callback_; }

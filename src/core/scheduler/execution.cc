@@ -36,7 +36,9 @@ void TrackExecution(std::vector<std::unique_ptr<InferenceRequest>>& batch, Model
     ResponseCallback inner = r->TakeCallback();
     // Decoupled requests may answer several times: the request is recorded
     // once, at its final response, as failed if any response was an error.
-    r->set_callback([exec, t, items, inner = std::move(inner), failed = false](
+    // An ensemble step reports its compute durations to the ensemble.
+    r->set_callback([exec, t, items, inner = std::move(inner), failed = false,
+                     observer = std::move(r->compute_observer)](
                         std::unique_ptr<InferenceResponse> response) mutable {
       failed = failed || !response->status.ok();
       if (!response->final) {
@@ -51,8 +53,12 @@ void TrackExecution(std::vector<std::unique_ptr<InferenceRequest>>& batch, Model
       t.infer_end_ns = exec->instance->infer_end_ns();
       if (t.infer_end_ns == 0) t.infer_end_ns = t.end_ns;
       if (!failed) {
-        exec->stats->RecordSuccess(t);
+        const RequestLatency latency = LatencyOf(t);
+        exec->stats->RecordSuccess(latency);
         exec->success_batch += items;
+        if (observer) {
+          observer(latency.compute_input_ns, latency.compute_infer_ns, latency.compute_output_ns);
+        }
       } else {
         exec->stats->RecordFailure(t.received_ns, t.end_ns, FailureReason::kBackend);
       }
