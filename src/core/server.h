@@ -1,4 +1,4 @@
-// InferenceServer: the one API the front ends (HTTP, later gRPC) use.
+// InferenceServer: the one API the front ends (HTTP and gRPC) use.
 //
 // It owns the model manager, routes requests to ready model versions after
 // validating them, and tracks in-flight requests so that Shutdown() can
