@@ -3,6 +3,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -113,3 +114,22 @@ def make_repo(models):
 
 def copy_example(root, name):
     shutil.copytree(os.path.join(EXAMPLES, name), os.path.join(root, name))
+
+
+def generate_pb(out_dir, health=False):
+    """Generates the Python message classes of our proto/ files into
+    `out_dir` (protoc at test time) and returns the grpc_service_pb2 module,
+    or (grpc_service_pb2, health_pb2) with health=True."""
+    proto = os.path.join(REPO_ROOT, "proto")
+    names = ["model_config.proto", "grpc_service.proto"] + (["health.proto"] if health else [])
+    subprocess.run(["protoc", f"--python_out={out_dir}", f"-I{proto}"] +
+                   [os.path.join(proto, n) for n in names], check=True)
+    sys.path.insert(0, out_dir)
+    try:
+        import grpc_service_pb2
+        if not health:
+            return grpc_service_pb2
+        import health_pb2
+        return grpc_service_pb2, health_pb2
+    finally:
+        sys.path.remove(out_dir)

@@ -5,11 +5,8 @@ with the shared-memory and classification extensions.
 Run: NEREID_BIN=build/nereid /usr/bin/python3 -m unittest tests/e2e/test_cache.py
 """
 import itertools
-import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -20,7 +17,7 @@ import grpc
 import numpy as np
 import requests
 
-from server_fixture import REPO_ROOT, Server, make_repo, run_cli
+from server_fixture import Server, generate_pb, make_repo, run_cli
 
 TIMEOUT = 30
 DELAY_MS = 300  # the identity models' "compute" time: a hit must be far faster
@@ -123,13 +120,7 @@ def delta(after, before):
 def setUpModule():
     global pb, gen_dir
     gen_dir = tempfile.mkdtemp(prefix="nereid_cache_py_")
-    proto = os.path.join(REPO_ROOT, "proto")
-    subprocess.run(["protoc", f"--python_out={gen_dir}", f"-I{proto}",
-                    os.path.join(proto, "model_config.proto"),
-                    os.path.join(proto, "grpc_service.proto")], check=True)
-    sys.path.insert(0, gen_dir)
-    import grpc_service_pb2
-    pb = grpc_service_pb2
+    pb = generate_pb(gen_dir)
 
 
 def tearDownModule():

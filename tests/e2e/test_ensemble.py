@@ -6,10 +6,7 @@ steps, composing models unloaded mid-request, and statistics.
 Run: NEREID_BIN=build/nereid /usr/bin/python3 -m unittest -v test_ensemble
 (from tests/e2e)
 """
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -19,7 +16,7 @@ import grpc
 import numpy as np
 import requests
 
-from server_fixture import REPO_ROOT, Server, copy_example, make_repo
+from server_fixture import Server, copy_example, generate_pb, make_repo
 
 TIMEOUT = 30
 DELAY_MS = 400  # of each branch of the diamond
@@ -249,13 +246,7 @@ class Grpc(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.gen = tempfile.mkdtemp(prefix="nereid_ens_py_")
-        proto = os.path.join(REPO_ROOT, "proto")
-        subprocess.run(["protoc", f"--python_out={cls.gen}", f"-I{proto}",
-                        os.path.join(proto, "model_config.proto"),
-                        os.path.join(proto, "grpc_service.proto")], check=True)
-        sys.path.insert(0, cls.gen)
-        import grpc_service_pb2
-        cls.pb = grpc_service_pb2
+        cls.pb = generate_pb(cls.gen)
         cls.root = make_repo(model_files(SHARED))
         copy_example(cls.root, "simple")
         copy_example(cls.root, "ensemble_simple_twice")

@@ -4,14 +4,12 @@ classes are generated from our proto/ files at test time (protoc --python_out).
 
 Run: NEREID_BIN=build/nereid /usr/bin/python3 -m unittest tests/e2e/test_grpc.py
 """
-import json
 import os
 import queue
 import shutil
 import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -21,7 +19,7 @@ import grpc
 import numpy as np
 import requests
 
-from server_fixture import EXAMPLES, REPO_ROOT, Server, copy_example, make_repo, run_cli
+from server_fixture import EXAMPLES, Server, copy_example, generate_pb, make_repo, run_cli
 
 TIMEOUT = 30
 SERVICE = "/inference.GRPCInferenceService/"
@@ -35,15 +33,7 @@ gen_dir = None
 def setUpModule():
     global server, channel, pb, health_pb, gen_dir
     gen_dir = tempfile.mkdtemp(prefix="nereid_grpc_py_")
-    proto = os.path.join(REPO_ROOT, "proto")
-    subprocess.run(["protoc", f"--python_out={gen_dir}", f"-I{proto}",
-                    os.path.join(proto, "model_config.proto"),
-                    os.path.join(proto, "grpc_service.proto"),
-                    os.path.join(proto, "health.proto")], check=True)
-    sys.path.insert(0, gen_dir)
-    import grpc_service_pb2
-    import health_pb2
-    pb, health_pb = grpc_service_pb2, health_pb2
+    pb, health_pb = generate_pb(gen_dir, health=True)
     server = Server()
     channel = new_channel()
 

@@ -6,11 +6,8 @@ models streaming several responses per request.
 Run: NEREID_BIN=build/nereid /usr/bin/python3 -m unittest tests/e2e/test_scheduling.py
 """
 import json
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -21,7 +18,7 @@ import grpc
 import numpy as np
 import requests
 
-from server_fixture import REPO_ROOT, Server, make_repo
+from server_fixture import Server, generate_pb, make_repo
 
 TIMEOUT = 30
 
@@ -200,23 +197,16 @@ class RateLimiter(unittest.TestCase):
             self.assertIn("rate-limit", out + err, args)
 
 
-def generate_pb():
-    """Python message classes generated from our proto/ (protoc at test time)."""
+def new_pb():
+    """(directory, grpc_service_pb2) for this test's generated messages."""
     gen = tempfile.mkdtemp(prefix="nereid_sched_py_")
-    proto = os.path.join(REPO_ROOT, "proto")
-    subprocess.run(["protoc", f"--python_out={gen}", f"-I{proto}",
-                    os.path.join(proto, "model_config.proto"),
-                    os.path.join(proto, "grpc_service.proto")], check=True)
-    sys.path.insert(0, gen)
-    import grpc_service_pb2
-    sys.path.remove(gen)
-    return gen, grpc_service_pb2
+    return gen, generate_pb(gen)
 
 
 class Decoupled(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.gen, cls.pb = generate_pb()
+        cls.gen, cls.pb = new_pb()
         cls.root = make_repo({"repeat/config.pbtxt": MODELS["repeat"], "repeat/1": None,
                               "plain/config.pbtxt": identity_config(0), "plain/1": None})
         cls.server = Server(repos=[cls.root])
@@ -345,13 +335,16 @@ class Cancellation(unittest.TestCase):
         sock.close()
         runner.join(TIMEOUT)
         s = self.wait_idle(1)
+        # Never executed. (It is counted as a CANCELED failure when the server
+        # had read it before the close; on a very slow machine the close may
+        # come first, and then there was no request.)
         self.assertEqual(s["execution_count"], 1, s)
         self.assertEqual(s["inference_count"], 1, s)
-        self.assertEqual(s["inference_stats"]["fail"]["count"], 1, s)
+        self.assertLessEqual(s["inference_stats"]["fail"]["count"], 1, s)
         self.assertEqual(infer(self.url, "slow").status_code, 200)  # still serving
 
     def test_grpc_deadline_drops_the_queued_request(self):
-        gen, pb = generate_pb()
+        gen, pb = new_pb()
         try:
             runner = self.occupy()
             ch = grpc.insecure_channel(self.server.grpc_target)

@@ -5,10 +5,7 @@ parameters.
 
 Run: NEREID_BIN=build/nereid /usr/bin/python3 -m unittest tests/e2e/test_sequence.py
 """
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import unittest
@@ -20,7 +17,7 @@ import onnx
 import requests
 from onnx import TensorProto, helper
 
-from server_fixture import REPO_ROOT, Server, make_repo
+from server_fixture import Server, generate_pb, make_repo
 
 TIMEOUT = 30
 
@@ -173,13 +170,7 @@ class Sequences(unittest.TestCase):
     def test_grpc_stream_with_sequence_parameters(self):
         gen = tempfile.mkdtemp(prefix="nereid_seq_py_")
         try:
-            proto = os.path.join(REPO_ROOT, "proto")
-            subprocess.run(["protoc", f"--python_out={gen}", f"-I{proto}",
-                            os.path.join(proto, "model_config.proto"),
-                            os.path.join(proto, "grpc_service.proto")], check=True)
-            sys.path.insert(0, gen)
-            import grpc_service_pb2 as pb
-            sys.path.remove(gen)
+            pb = generate_pb(gen)
             reqs = []
             for k in range(5):
                 req = pb.ModelInferRequest(model_name="acc", id=str(k))

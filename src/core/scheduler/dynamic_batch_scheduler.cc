@@ -134,18 +134,7 @@ void DynamicBatchScheduler::Fail(std::vector<std::unique_ptr<InferenceRequest>>&
   requests.clear();
 }
 
-void DynamicBatchScheduler::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ && threads_.empty()) return;
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  for (auto& t : threads_) {
-    if (t.joinable()) t.join();
-  }
-  threads_.clear();
-}
+void DynamicBatchScheduler::Stop() { StopAndJoin(mu_, cv_, &stopping_, &threads_); }
 
 void DynamicBatchScheduler::RunInstance(ModelInstance* instance, RateLimiter::Client* limit) {
   std::vector<std::unique_ptr<InferenceRequest>> batch, timed_out, cancelled;

@@ -96,4 +96,18 @@ void ExecuteBatch(const std::string& model_name, ModelInstance* instance,
   batch.clear();  // a request left incomplete answers with an error in its destructor
 }
 
+void StopAndJoin(std::mutex& mu, std::condition_variable& cv, bool* stopping,
+                 std::vector<std::thread>* threads) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (*stopping && threads->empty()) return;
+    *stopping = true;
+  }
+  cv.notify_all();
+  for (auto& t : *threads) {
+    if (t.joinable()) t.join();
+  }
+  threads->clear();
+}
+
 }  // namespace nereid::core

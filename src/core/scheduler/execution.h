@@ -7,8 +7,11 @@
 // Thread safety: called on the instance's own thread.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/clock.h"
@@ -21,5 +24,11 @@ namespace nereid::core {
 void ExecuteBatch(const std::string& model_name, ModelInstance* instance,
                   std::vector<std::unique_ptr<InferenceRequest>>& batch, Clock& clock,
                   ModelStatistics* stats);
+
+// A scheduler's Stop(): sets `*stopping` under `mu`, wakes every thread
+// waiting on `cv` and joins `threads` (they drain what is queued first).
+// Later calls return at once.
+void StopAndJoin(std::mutex& mu, std::condition_variable& cv, bool* stopping,
+                 std::vector<std::thread>* threads);
 
 }  // namespace nereid::core

@@ -274,18 +274,7 @@ void SequenceBatchScheduler::Prepare(InferenceRequest* request,
   });
 }
 
-void SequenceBatchScheduler::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ && threads_.empty()) return;
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  for (auto& t : threads_) {
-    if (t.joinable()) t.join();
-  }
-  threads_.clear();
-}
+void SequenceBatchScheduler::Stop() { StopAndJoin(mu_, cv_, &stopping_, &threads_); }
 
 void SequenceBatchScheduler::RunInstance(size_t index) {
   const size_t max_batch = static_cast<size_t>(std::max<int64_t>(options_.max_batch_size, 1));
