@@ -15,7 +15,9 @@
 // parsed message is heap-owned and kept alive by the request (raw inputs are
 // views into it).
 //
-// Streams (ModelStreamInfer): one read is outstanding at a time; each request
+// Streams (ModelStreamInfer): one read is outstanding at a time, issued after the
+// previous request was handed to the server (requests reach the schedulers in
+// stream order, which sequences rely on); each request
 // gets a slot in a FIFO, and slots are written in that order once their
 // response is ready, with one write outstanding. A bad request becomes an
 // error_message in its slot and the stream goes on. The reactor is deleted
@@ -173,11 +175,13 @@ class StreamReactor final
     auto requested = std::make_shared<std::vector<std::string>>();
     Status decoded =
         parsed.ok() ? DecodeInferRequest(*msg, request.get(), requested.get()) : parsed;
-    NextRead();
     pr->model_name = msg->model_name();
     pr->model_version = msg->model_version();
     pr->id = msg->id();
-    if (!decoded.ok()) return OnResponse(pr, decoded, nullptr, {});
+    if (!decoded.ok()) {
+      NextRead();
+      return OnResponse(pr, decoded, nullptr, {});
+    }
     if (auto it = msg->parameters().find("triton_enable_empty_final_response");
         it != msg->parameters().end()) {
       pr->empty_final = it->second.bool_param();
@@ -194,7 +198,11 @@ class StreamReactor final
       // `this` may be gone here: only the trace is touched.
       if (trace && r->final) trace->Record("GRPC_SEND_END");
     });
+    // Enqueue before reading the next request: the stream's requests reach
+    // the schedulers in the order they were sent (sequences depend on it).
+    // Infer never blocks, and the reactor cannot go away while a read is due.
     server_->Infer(std::move(request));
+    NextRead();
   }
 
   void OnWriteDone(bool ok) override {
