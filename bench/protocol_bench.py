@@ -34,8 +34,9 @@ import numpy as np
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import results_md  # noqa: E402
+from perf_runner import run_perf  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from server_fixture import Server, nereid_binary  # noqa: E402
+from server_fixture import Server  # noqa: E402
 
 
 def load_pb():
@@ -114,24 +115,9 @@ def percentile(values, p):
 
 
 def perf_levels(protocol, target, levels, seconds):
-    """`nereid perf` on identity_fp32 (16 floats) at each concurrency level;
-    returns its --json objects (one per level)."""
-    fd, path = tempfile.mkstemp(prefix="nereid_perf_", suffix=".json")
-    os.close(fd)
-    try:
-        cmd = [nereid_binary(), "perf", "-m", "identity_fp32", "-i", protocol, "-u", target,
-               "--shape", "INPUT0:16", "--concurrency-range", ",".join(map(str, levels)),
-               "-p", str(max(1, int(seconds * 1000))), "--warmup-ms", "500", "-f", path]
-        # Bounded: every phase ends within its time plus the request timeout.
-        subprocess.run(cmd, check=True, timeout=len(levels) * (seconds + 30) + 30,
-                       stdout=subprocess.DEVNULL)
-        with open(path) as f:
-            out = json.load(f)
-    finally:
-        os.unlink(path)
-    for level in out:
-        assert level["errors"] == 0, level["first_error"]
-    return out
+    """`nereid perf` on identity_fp32 (16 floats) at each concurrency level."""
+    return run_perf("identity_fp32", protocol, target, levels, seconds, 500,
+                    extra=("--shape", "INPUT0:16"))
 
 
 def latency(call, runs):

@@ -28,13 +28,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import results_md  # noqa: E402
+from perf_runner import run_perf  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from server_fixture import EXAMPLES, Server, make_repo, nereid_binary  # noqa: E402
+from server_fixture import Server, make_repo, nereid_binary  # noqa: E402
 
 MODEL = os.path.join(ROOT, "models", "resnet50", "model.onnx")
 LEVELS = [1, 4, 16, 32]
@@ -53,22 +53,8 @@ parameters {{ key: "intra_op_thread_count" value {{ string_value: "2" }} }}
 
 
 def perf(url, model, levels, seconds, extra=(), input_data="random"):
-    fd, path = tempfile.mkstemp(prefix="nereid_perf_", suffix=".json")
-    os.close(fd)
-    try:
-        cmd = [nereid_binary(), "perf", "-m", model, "-u", url, "-i", "http",
-               "--concurrency-range", ",".join(map(str, levels)),
-               "-p", str(int(seconds * 1000)), "--warmup-ms", "5000", "--input-data", input_data,
-               "--timeout-ms", "120000", "-f", path, *extra]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL,
-                       timeout=len(levels) * (seconds + 150) + 60)
-        with open(path) as f:
-            out = json.load(f)
-    finally:
-        os.unlink(path)
-    for level in out:
-        assert level["errors"] == 0, level["first_error"]
-    return out
+    return run_perf(model, "http", url, levels, seconds, 5000, request_timeout_s=120,
+                    extra=("--input-data", input_data, *extra))
 
 
 _raw_cache = {}
