@@ -1,5 +1,6 @@
 """Starts the real `nereid` binary on a free loopback port for end-to-end tests."""
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -133,3 +134,13 @@ def generate_pb(out_dir, health=False):
         return grpc_service_pb2, health_pb2
     finally:
         sys.path.remove(out_dir)
+
+
+def metrics_port(server):
+    """The metrics port of `server` (started with --metrics-port 0): the
+    fixture read the HTTP line; the metrics line follows it."""
+    line = server.proc.stdout.readline()
+    m = re.match(r"nereid: serving metrics on .*:(\d+)$", line.strip())
+    if not m:
+        raise AssertionError(f"no metrics line: {line!r}\n{server.stderr()}")
+    return int(m.group(1))

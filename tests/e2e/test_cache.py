@@ -5,7 +5,6 @@ with the shared-memory and classification extensions.
 Run: NEREID_BIN=build/nereid /usr/bin/python3 -m unittest tests/e2e/test_cache.py
 """
 import itertools
-import re
 import shutil
 import tempfile
 import threading
@@ -17,7 +16,7 @@ import grpc
 import numpy as np
 import requests
 
-from server_fixture import Server, generate_pb, make_repo, run_cli
+from server_fixture import Server, generate_pb, make_repo, metrics_port, run_cli
 
 TIMEOUT = 30
 DELAY_MS = 300  # the identity models' "compute" time: a hit must be far faster
@@ -62,13 +61,6 @@ def repo_models():
         "timeouts/1": None,
     }
 
-
-def metrics_port(server):
-    line = server.proc.stdout.readline()
-    m = re.match(r"nereid: serving metrics on .*:(\d+)$", line.strip())
-    if not m:
-        raise AssertionError(f"no metrics line: {line!r}\n{server.stderr()}")
-    return int(m.group(1))
 
 
 def metrics(port):

@@ -8,18 +8,10 @@ import unittest
 
 import requests
 
-from server_fixture import EXAMPLES, Server, make_repo, run_cli
+from server_fixture import EXAMPLES, Server, make_repo, metrics_port, run_cli
 
 TIMEOUT = 30
 
-
-def metrics_port(server):
-    """The fixture read the HTTP line; the metrics line follows it."""
-    line = server.proc.stdout.readline()
-    m = re.match(r"nereid: serving metrics on .*:(\d+)$", line.strip())
-    if not m:
-        raise AssertionError(f"no metrics line: {line!r}\n{server.stderr()}")
-    return int(m.group(1))
 
 
 def parse_metrics(text):
