@@ -2,12 +2,34 @@
 
 #include "backends/identity/identity_backend.h"
 #include "backends/onnx/onnx_backend.h"
+#include "backends/python/python_backend.h"
 
 namespace nereid::backends {
 
-void RegisterBuiltinBackends(core::BackendRegistry* registry) {
+Status ParseBackendConfig(const std::string& flag, BackendSettings* settings) {
+  const size_t comma = flag.find(',');
+  const size_t eq = flag.find('=', comma == std::string::npos ? 0 : comma);
+  if (comma == std::string::npos || comma == 0 || eq == std::string::npos || eq == comma + 1) {
+    return InvalidArgument("--backend-config '" + flag + "' must be BACKEND,SETTING=VALUE");
+  }
+  (*settings)[flag.substr(0, comma)][flag.substr(comma + 1, eq - comma - 1)] = flag.substr(eq + 1);
+  return Status::Ok();
+}
+
+Status RegisterBuiltinBackends(core::BackendRegistry* registry, const BackendSettings& settings) {
+  PythonBackendOptions python;
+  for (const auto& [backend, values] : settings) {
+    if (backend == "python") {
+      RETURN_IF_ERROR(ApplyPythonBackendConfig(values, &python));
+    } else {
+      return InvalidArgument("--backend-config: no backend '" + backend +
+                             "' takes settings (known: python)");
+    }
+  }
   registry->Register(std::make_shared<IdentityBackend>());
   registry->Register(std::make_shared<OnnxBackend>(), {"nereid"});
+  registry->Register(std::make_shared<PythonBackend>(std::move(python)));
+  return Status::Ok();
 }
 
 }  // namespace nereid::backends

@@ -176,6 +176,7 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
       InstanceOptions io;
       io.name = group.name() + "_" + std::to_string(i);
       io.intra_op_threads = options.intra_op_threads;
+      io.submit = options.submit;
       if (limited) {
         auto client = options.rate_limiter->Register(model->name() + "/" + io.name, needs,
                                                      group.rate_limiter().priority());

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -43,6 +44,8 @@ class Model {
     // The server's response cache serves this version (its config enables
     // response_cache and the server has a cache).
     bool response_cache = false;
+    // Given to every instance (InstanceOptions::submit).
+    std::function<void(std::unique_ptr<InferenceRequest>)> submit;
   };
 
   // Creates every instance of every instance_group and starts the scheduler.

@@ -62,6 +62,7 @@ struct ServeFlags {
   std::string rate_limit = "off";
   std::vector<std::string> rate_limit_resources;
   std::vector<std::string> cache_config;
+  std::vector<std::string> backend_config;
 };
 
 void AddServeFlags(CLI::App* app, ServeFlags* f) {
@@ -192,6 +193,9 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
                   "Trace setting, repeatable: level=OFF|TIMESTAMPS, rate=N, count=N, "
                   "triton,file=PATH, triton,log-frequency=N (Triton's form)")
       ->type_name("SETTING");
+  app->add_option("--backend-config", f->backend_config,
+                  "BACKEND,SETTING=VALUE for a backend (repeatable); python: interpreter, "
+                  "execute-timeout-seconds, initialize-timeout-seconds, shm-default-byte-size");
   app->add_option("--cache-config", f->cache_config,
                   "Response cache, Triton's form <cache>,<key>=<value> (repeatable): "
                   "local,size=BYTES; models with response_cache { enable: true } use it")
@@ -305,7 +309,18 @@ int Serve(const ServeFlags& f) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto registry = std::make_shared<core::BackendRegistry>();
-  backends::RegisterBuiltinBackends(registry.get());
+  {
+    backends::BackendSettings settings;
+    Status st;
+    for (const auto& b : f.backend_config) {
+      if (st.ok()) st = backends::ParseBackendConfig(b, &settings);
+    }
+    if (st.ok()) st = backends::RegisterBuiltinBackends(registry.get(), settings);
+    if (!st.ok()) {
+      std::cerr << "error: " << st.message() << "\n";
+      return 2;
+    }
+  }
   core::ServerOptions so;
   so.id = f.id;
   so.repositories = f.repositories;

@@ -11,6 +11,7 @@
 // interfaces and core/request.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,11 @@ struct ModelFiles {
 struct InstanceOptions {
   std::string name;          // "<model>_<group>_<index>"
   int intra_op_threads = 1;  // CPU threads this instance may use
+  // Sends a request to any loaded model down the server's own path
+  // (validation, scheduling, statistics); the request's callback gets the
+  // responses, possibly on another thread. Python models' BLS calls use it.
+  // Null when there is no server (unit tests).
+  std::function<void(std::unique_ptr<InferenceRequest>)> submit;
 };
 
 class ModelInstance {

@@ -201,6 +201,7 @@ StatusOr<std::shared_ptr<Model>> ModelManager::LoadVersion(const inference::Mode
   mo.intra_op_threads = options_.intra_op_threads;
   mo.model_dir = dir;
   mo.rate_limiter = options_.rate_limiter;
+  mo.submit = options_.ensemble_submit;
   mo.response_cache = options_.response_cache && config.response_cache().enable();
   if (config.response_cache().enable() && !options_.response_cache) {
     // Triton loads such a model and serves it uncached without a word (its

@@ -97,7 +97,8 @@ class ModelManager {
     // enables response_cache use it.
     bool response_cache = false;
     // Runs an ensemble's step requests like client requests (the server
-    // provides it). Without it ensembles fail to load.
+    // provides it). Without it ensembles fail to load. Backends get it too
+    // (InstanceOptions::submit), for Python models' BLS calls.
     EnsembleScheduler::Submit ensemble_submit;
   };
 

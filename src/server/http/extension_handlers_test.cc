@@ -76,7 +76,7 @@ class ExtensionHandlersTest : public ::testing::Test {
   }
   void Start(core::ModelControlMode mode, std::vector<std::string> load = {}) {
     auto registry = std::make_shared<core::BackendRegistry>();
-    backends::RegisterBuiltinBackends(registry.get());
+    ASSERT_TRUE(backends::RegisterBuiltinBackends(registry.get()).ok());
     core::ServerOptions options;
     options.repositories = {root_.string()};
     options.control_mode = mode;

@@ -31,7 +31,7 @@ class ExtensionRoutesTest : public ::testing::Test {
       input [ { name: "IN" data_type: TYPE_INT32 dims: [ -1 ] } ]
       output [ { name: "OUT" data_type: TYPE_INT32 dims: [ -1 ] } ])";
     auto registry = std::make_shared<core::BackendRegistry>();
-    backends::RegisterBuiltinBackends(registry.get());
+    ASSERT_TRUE(backends::RegisterBuiltinBackends(registry.get()).ok());
     core::ServerOptions options;
     options.repositories = {root_.string()};
     options.allow_client_shm = true;

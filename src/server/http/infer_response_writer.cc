@@ -99,7 +99,7 @@ Status WriteData(Writer& w, const Tensor& t, const std::string& name) {
   return Status::Ok();
 }
 
-// Only the integer and string forms occur in output parameters so far.
+// Response and output parameters (KServe's `parameters` object).
 void WriteParameters(Writer& w, const core::ParameterMap& params) {
   w.Key("parameters");
   w.StartObject();
@@ -135,6 +135,7 @@ StatusOr<EncodedResponse> EncodeInferResponse(const core::InferenceResponse& res
     w.Key("id");
     w.String(response.id.c_str(), response.id.size());
   }
+  if (!response.parameters.empty()) WriteParameters(w, response.parameters);
   w.Key("outputs");
   w.StartArray();
   std::vector<const Tensor*> binary;

@@ -4,7 +4,7 @@
 #include <rapidjson/writer.h>
 
 #include "server/http/compression.h"
-#include "server/http/config_json.h"
+#include "core/model_config_json.h"
 #include "server/http/extension_handlers.h"
 #include "server/http/infer_codec.h"
 #include "server/http/shared_memory_routes.h"
@@ -205,7 +205,7 @@ void Router::HandleModel(const HttpRequest& request, const std::string& model,
   if (action.empty()) {
     return reply(Json(200, ModelMetadataJson(BuildModelMetadata(**m, server_->ModelIndex()))));
   }
-  if (action == "config") return reply(Json(200, MessageToTritonJson((*m)->config())));
+  if (action == "config") return reply(Json(200, core::MessageToTritonJson((*m)->config())));
   reply(Error(NotFound("no such endpoint: " + request.target)));
 }
 

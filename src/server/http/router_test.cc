@@ -31,7 +31,7 @@ class RouterTest : public ::testing::Test {
     fs::create_directories(*root_ / "broken/1");
     std::ofstream(*root_ / "broken/config.pbtxt") << "backend: \"identity\" max_batch_size: oops";
     auto registry = std::make_shared<core::BackendRegistry>();
-    backends::RegisterBuiltinBackends(registry.get());
+    ASSERT_TRUE(backends::RegisterBuiltinBackends(registry.get()).ok());
     core::ServerOptions options;
     options.repositories = {root_->string()};
     auto server = core::InferenceServer::Create(options, registry);

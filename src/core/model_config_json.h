@@ -9,8 +9,8 @@ namespace google::protobuf {
 class Message;
 }
 
-namespace nereid::server::http {
+namespace nereid::core {
 
 std::string MessageToTritonJson(const google::protobuf::Message& message);
 
-}  // namespace nereid::server::http
+}  // namespace nereid::core

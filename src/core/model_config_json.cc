@@ -1,4 +1,4 @@
-#include "server/http/config_json.h"
+#include "core/model_config_json.h"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
@@ -8,7 +8,7 @@
 #include <charconv>
 #include <cmath>
 
-namespace nereid::server::http {
+namespace nereid::core {
 namespace {
 
 using google::protobuf::FieldDescriptor;
@@ -127,4 +127,4 @@ std::string MessageToTritonJson(const Message& message) {
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-}  // namespace nereid::server::http
+}  // namespace nereid::core
