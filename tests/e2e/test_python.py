@@ -179,6 +179,34 @@ class TritonExamples(unittest.TestCase):
         self.assertIn("INPUT0", r.json()["error"])
 
 
+class DigitsPipeline(unittest.TestCase):
+    """The example ensemble: Python preprocessing -> digits_mlp (ONNX) ->
+    Python postprocessing, against digits_mlp called directly."""
+
+    def test_pipeline_top3_matches_the_classifier(self):
+        samples = np.load(os.path.join(EXAMPLES, "..", "digits_samples.npz"))
+        images = np.minimum(255, np.round(samples["pixels"] * 255 / 16)).astype(np.uint8)
+        with Server() as srv:
+            for start in range(0, len(images), 8):
+                batch = images[start:start + 8]
+                got = outputs(infer(srv.url, "digits_pipeline",
+                                    [("IMAGE", "UINT8", list(batch.shape),
+                                      batch.reshape(-1).tolist())]))
+                pixels = (batch.astype(np.float32) * np.float32(16.0 / 255.0))
+                probs = np.array(outputs(infer(srv.url, "digits_mlp",
+                                               [("pixels", "FP32", list(pixels.shape),
+                                                 pixels.reshape(-1).tolist())]))
+                                 ["probabilities"], np.float32).reshape(-1, 10)
+                top = np.argsort(-probs, axis=-1, kind="stable")[:, :3]
+                self.assertEqual(np.array(got["LABELS"]).reshape(-1, 3).tolist(),
+                                 [[str(d) for d in row] for row in top])
+                np.testing.assert_allclose(np.array(got["SCORES"]).reshape(-1, 3),
+                                           np.take_along_axis(probs, top, axis=-1), rtol=1e-6)
+                # The classifier is right on these samples (97 % on held-out data).
+                self.assertGreaterEqual(
+                    np.mean(top[:, 0] == samples["labels"][start:start + 8]), 0.75)
+
+
 FP32_IO = ('backend: "python"\nmax_batch_size: 0\n'
            'input [ { name: "IN" data_type: TYPE_FP32 dims: [ 1 ] } ]\n'
            'output [ { name: "OUT" data_type: TYPE_FP32 dims: [ 1 ] } ]\n')

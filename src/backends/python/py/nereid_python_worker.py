@@ -21,6 +21,7 @@ import inspect
 import json
 import mmap
 import os
+import signal
 import socket
 import struct
 import sys
@@ -532,6 +533,9 @@ def main():
     parser.add_argument("--socket-fd", type=int, required=True)
     parser.add_argument("--shm-fd", type=int, required=True)
     args = parser.parse_args()
+    # Ctrl-C in a terminal reaches the whole process group; the server decides
+    # when this process ends (finalize, or closing the socket).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     channel = Channel(args.socket_fd)
     runtime = Runtime(channel, SharedRegion(args.shm_fd))
     pb_utils._runtime = runtime
