@@ -65,7 +65,9 @@ void HandleLog(const Connection& c, const rapidjson::Document& doc) {
 void HandleResponse(Connection& c, const rapidjson::Document& doc, const Frame& frame) {
   if (!doc.HasMember("key") || !doc["key"].IsUint64()) return;
   const uint64_t key = doc["key"].GetUint64();
-  const bool final = doc.HasMember("flags") && doc["flags"].IsUint() && (doc["flags"].GetUint() & 1);
+  // A non-decoupled request gets exactly one response, whatever the flags.
+  const bool final = !c.info->decoupled ||
+                     (doc.HasMember("flags") && doc["flags"].IsUint() && (doc["flags"].GetUint() & 1));
   std::unique_ptr<core::InferenceRequest> request;
   {
     std::lock_guard<std::mutex> lock(c.mu);

@@ -107,7 +107,8 @@ StatusOr<TensorDesc> ReadTensorDesc(const rapidjson::Value& t, size_t region_siz
   ASSIGN_OR_RETURN(int64_t count, ElementCount(d.shape));
   if (d.dtype == DataType::kBytes) {
     // Checked when read (CountSerializedBytesElements) below.
-  } else if (static_cast<uint64_t>(count) * DataTypeByteSize(d.dtype) != d.size) {
+  } else if (static_cast<uint64_t>(count) > d.size / DataTypeByteSize(d.dtype) ||
+             static_cast<uint64_t>(count) * DataTypeByteSize(d.dtype) != d.size) {
     return InvalidArgument("tensor '" + d.name + "' has " + std::to_string(d.size) +
                            " bytes; shape " + ShapeToString(d.shape) + " of " +
                            std::string(DataTypeName(d.dtype)) + " needs " +

@@ -121,8 +121,13 @@ WorkerProcess::~WorkerProcess() {
 }
 
 void WorkerProcess::Kill() {
-  std::lock_guard<std::mutex> lock(reap_mu_);
-  if (pid_ > 0 && !reaped_) ::kill(pid_, SIGKILL);
+  {
+    std::lock_guard<std::mutex> lock(reap_mu_);
+    if (pid_ > 0 && !reaped_) ::kill(pid_, SIGKILL);
+  }
+  // Wakes a reader blocked on the socket even when a child of the worker
+  // still holds the other end open.
+  if (socket_fd_ >= 0) shutdown(socket_fd_, SHUT_RDWR);
 }
 
 std::string WorkerProcess::ExitDescription(std::chrono::milliseconds wait) {
