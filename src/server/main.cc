@@ -62,6 +62,7 @@ struct ServeFlags {
   std::string rate_limit = "off";
   std::vector<std::string> rate_limit_resources;
   std::vector<std::string> cache_config;
+  std::string backend_directory;  // empty: <dir of the executable>/backends
 };
 
 void AddServeFlags(CLI::App* app, ServeFlags* f) {
@@ -196,6 +197,11 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
                   "Response cache, Triton's form <cache>,<key>=<value> (repeatable): "
                   "local,size=BYTES; models with response_cache { enable: true } use it")
       ->type_name("SETTING");
+  app->add_option("--backend-directory", f->backend_directory,
+                  "Folder holding backend plugins such as libnereid_backend_pytorch.so "
+                  "(default: 'backends' next to the nereid executable)")
+      ->type_name("DIR")
+      ->check(CLI::ExistingDirectory);
   app->add_flag("--allow-client-shm", f->allow_client_shm,
                 "Allow clients to register system shared memory for inputs/outputs (default false)");
 }
@@ -305,7 +311,9 @@ int Serve(const ServeFlags& f) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto registry = std::make_shared<core::BackendRegistry>();
-  backends::RegisterBuiltinBackends(registry.get());
+  backends::BuiltinBackendOptions bo;
+  bo.backend_directory = f.backend_directory;
+  backends::RegisterBuiltinBackends(registry.get(), bo);
   core::ServerOptions so;
   so.id = f.id;
   so.repositories = f.repositories;
