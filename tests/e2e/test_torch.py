@@ -276,6 +276,19 @@ class TorchBackendTest(unittest.TestCase):
             np.testing.assert_array_equal(np.frombuffer(raw, a.dtype), want[i].numpy(),
                                           err_msg=name)
 
+    def test_sequence_control_and_state_bind_like_inputs(self):
+        def step(value, start=False, end=False):
+            js = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [value]}],
+                  "parameters": {"sequence_id": 7, "sequence_start": start, "sequence_end": end}}
+            r = requests.post(f"{self.url}/v2/models/accumulator/infer", json=js,
+                              timeout=TIMEOUT)
+            self.assertEqual(r.status_code, 200, r.text)
+            # The state output stays in the server.
+            self.assertEqual([o["name"] for o in r.json()["outputs"]], ["OUTPUT__0"])
+            return r.json()["outputs"][0]["data"][0]
+        self.assertEqual([step(1, start=True), step(2), step(4, end=True)], [1, 3, 7])
+        self.assertEqual(step(10, start=True, end=True), 10)
+
     # -- load errors -----------------------------------------------------------
 
     def test_models_that_cannot_be_served_fail_to_load_saying_why(self):
@@ -298,7 +311,7 @@ class TorchBackendTest(unittest.TestCase):
             for needle in needles:
                 self.assertIn(needle, reason, name)
         for name in ("resnet18", "resnet18_batched", "raising", "named_args", "indexed_args",
-                     "tuple_output", "list_output", "dict_input", "dtypes"):
+                     "tuple_output", "list_output", "dict_input", "dtypes", "accumulator"):
             self.assertEqual(reasons[name][0], "READY", (name, reasons[name]))
 
 

@@ -16,6 +16,8 @@ bench/torch_bench.py uses --only resnet18. Models:
   list_output       forward(x) -> List[Tensor] [x + 1, x * 3]
   dict_input        forward(inputs: Dict[str, Tensor]) = 2 * inputs["alpha"] + inputs["beta"]
   dtypes            one input per supported type, each returned changed (see DTypes)
+  accumulator       sequence batching: forward(x, start, state) = (sum, sum), the START control
+                    and the implicit state bound by argument name, the state output STATE__1
   dict_output       forward(x) -> Dict[str, Tensor]: must fail to load (Triton maps no dict outputs)
 """
 import argparse
@@ -51,6 +53,12 @@ class ListOutput(torch.nn.Module):
 class DictInput(torch.nn.Module):
     def forward(self, inputs: Dict[str, torch.Tensor]):
         return 2 * inputs["alpha"] + inputs["beta"]
+
+
+class Accumulator(torch.nn.Module):
+    def forward(self, x, start, state):
+        total = torch.where(start != 0, torch.zeros_like(state), state) + x
+        return total, total
 
 
 class DictOutput(torch.nn.Module):
@@ -91,6 +99,13 @@ def resnet18():
         return torch.jit.trace(model, torch.rand(1, 3, 224, 224))
 
 
+SEQUENCE = """sequence_batching {
+  control_input [ { name: "start"
+                    control [ { kind: CONTROL_SEQUENCE_START int32_false_true: [ 0, 1 ] } ] } ]
+  state [ { input_name: "state" output_name: "STATE__1" data_type: TYPE_FP32 dims: [ 1 ]
+            initial_state { data_type: TYPE_FP32 dims: [ 1 ] zero_data: true name: "zero" } } ]
+}
+"""
 RESNET_IO = ([("INPUT__0", "TYPE_FP32", [3, 224, 224])], [("OUTPUT__0", "TYPE_FP32", [1000])])
 VEC = [-1]
 
@@ -124,6 +139,8 @@ def models():
                               [("OUTPUT__0", "TYPE_FP32", VEC)], 4)),
         "dtypes": (lambda: torch.jit.script(DTypes()),
                    config([(n, t, [3]) for n, t, _ in DTYPE_ARGS], dtype_outputs, 0)),
+        "accumulator": (lambda: torch.jit.script(Accumulator()), config(
+            [("x", "TYPE_FP32", [1])], [("OUTPUT__0", "TYPE_FP32", [1])], 4, SEQUENCE)),
         "dict_output": (lambda: torch.jit.script(DictOutput()),
                         config([("INPUT__0", "TYPE_FP32", VEC)], [("OUTPUT__0", "TYPE_FP32", VEC)],
                                4)),
