@@ -74,7 +74,7 @@ class TorchBackendTest(unittest.TestCase):
         named = os.path.join(cls.repo, "named_args", "1", "model.pt")
         vec = "dims: [ -1 ]"
 
-        def broken(name, config, model=named):
+        def extra(name, config, model=named):
             os.makedirs(os.path.join(cls.repo, name, "1"))
             with open(os.path.join(cls.repo, name, "config.pbtxt"), "w") as f:
                 f.write(config)
@@ -89,13 +89,20 @@ class TorchBackendTest(unittest.TestCase):
               f'{{ name: "offset" data_type: TYPE_FP32 {vec} }} ]\n')
         out = f'output [ {{ name: "OUTPUT__0" data_type: TYPE_FP32 {vec} }} ]\n'
         head = 'platform: "pytorch_libtorch"\nmax_batch_size: 4\n'
-        broken("garbage", head + io + out, b"this is not a TorchScript archive\n")
-        broken("bad_input_name", head + io.replace('"offset"', '"pixels"') + out)
-        broken("bytes_input", head + io.replace("TYPE_FP32", "TYPE_STRING", 1) + out)
-        broken("no_io", 'platform: "pytorch_libtorch"\n')
-        broken("bad_parameter", head + io + out +
-               'parameters { key: "INFERENCE_MODE" value { string_value: "maybe" } }\n')
-        broken("wrong_output_type", head + io + out.replace("TYPE_FP32", "TYPE_INT32"))
+        def params(**kv):
+            return "".join(f'parameters {{ key: "{k}" value {{ string_value: "{v}" }} }}\n'
+                           for k, v in kv.items())
+        # Models that must fail to load, or to run, and one with every setting
+        # off its default and two instances (the second a clone()).
+        extra("garbage", head + io + out, b"this is not a TorchScript archive\n")
+        extra("bad_input_name", head + io.replace('"offset"', '"pixels"') + out)
+        extra("bytes_input", head + io.replace("TYPE_FP32", "TYPE_STRING", 1) + out)
+        extra("no_io", 'platform: "pytorch_libtorch"\n')
+        extra("bad_parameter", head + io + out + params(INFERENCE_MODE="maybe"))
+        extra("wrong_output_type", head + io + out.replace("TYPE_FP32", "TYPE_INT32"))
+        extra("tuned", head + io + out + "instance_group [ { count: 2 kind: KIND_CPU } ]\n" +
+              params(INFERENCE_MODE="false", DISABLE_OPTIMIZED_EXECUTION="true",
+                     INTRA_OP_THREAD_COUNT=2, INTER_OP_THREAD_COUNT=1))
         cls.server = Server("--exit-on-error=false", repos=[cls.repo])
         cls.url = cls.server.url
         cls.gen = tempfile.mkdtemp(prefix="nereid_torch_pb_")
@@ -239,6 +246,17 @@ class TorchBackendTest(unittest.TestCase):
                                              "INPUT__1": (offset, "FP32")})
         self.assertEqual(r.json()["outputs"][0]["data"], [3, 4, 6], r.text)
 
+    def test_two_instances_with_every_setting_changed(self):
+        def run(i):
+            image = np.full((1, 3), float(i), np.float32)
+            offset = np.ones((1, 3), np.float32)
+            r = self.infer_json("tuned", {"image": (image, "FP32"), "offset": (offset, "FP32")})
+            self.assertEqual(r.status_code, 200, r.text)
+            return r.json()["outputs"][0]["data"]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(run, range(16)))
+        self.assertEqual(results, [[i - 1.0] * 3 for i in range(16)])
+
     def test_tuple_and_list_outputs_map_by_position(self):
         a = np.array([[5, 6]], np.int64)
         b = np.array([[2, 3]], np.int64)
@@ -311,7 +329,8 @@ class TorchBackendTest(unittest.TestCase):
             for needle in needles:
                 self.assertIn(needle, reason, name)
         for name in ("resnet18", "resnet18_batched", "raising", "named_args", "indexed_args",
-                     "tuple_output", "list_output", "dict_input", "dtypes", "accumulator"):
+                     "tuple_output", "list_output", "dict_input", "dtypes", "accumulator",
+                     "tuned"):
             self.assertEqual(reasons[name][0], "READY", (name, reasons[name]))
 
 

@@ -264,6 +264,9 @@ class TorchBackend final : public core::Backend {
     SetInterOpThreads(options.inter_op_threads, config.name());
     NLOG(INFO) << "model '" << config.name() << "': TorchScript " << pytorch::DescribeForward(sig)
                << " -> " << sig.result_type << ", inputs bound " << (*program)->binding
+               << ", intra-op threads per instance: "
+               << (options.intra_op_threads > 0 ? std::to_string(options.intra_op_threads)
+                                                : std::string("the server's budget"))
                << (options.inference_mode ? ", inference mode" : "")
                << (options.optimized_execution ? "" : ", optimized execution off");
     return std::unique_ptr<core::BackendModel>(
