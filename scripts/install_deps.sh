@@ -8,6 +8,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libboost-dev rapidjson-dev libsimdjson-dev libcli11-dev zlib1g-dev
   libonnx-dev libonnx-testdata libdnnl-dev ocl-icd-opencl-dev
+  libtorch-dev python3-torch python3-torchvision
   libgtest-dev libgmock-dev
   python3-numpy python3-requests python3-onnx python3-sklearn python3-grpcio
   curl wrk nginx-light

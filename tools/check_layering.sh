@@ -36,5 +36,15 @@ if [ -n "$grpc_hits" ]; then
   echo "layering violation: gRPC headers outside src/server/grpc/*.cc and src/tools/perf/grpc_client.cc:"
   echo "$grpc_hits"; fail=1
 fi
+# libtorch costs ~20 s and 750 MB per translation unit and lives in its own
+# plugin: only the pytorch plugin's two libtorch files include it, directly
+# or through torch_instance.h.
+torch_hits=$(grep -rnE '#include [<"](torch/|ATen/|c10/|backends/torch/torch_instance\.h)' src \
+               --include='*.h' --include='*.cc' |
+             grep -vE '^src/backends/torch/torch_(backend\.cc|instance\.cc|instance\.h):' || true)
+if [ -n "$torch_hits" ]; then
+  echo "layering violation: libtorch headers outside the pytorch plugin's libtorch files:"
+  echo "$torch_hits"; fail=1
+fi
 [ $fail -eq 0 ] && echo "layering: ok"
 exit $fail

@@ -2,6 +2,7 @@
 
 #include "backends/identity/identity_backend.h"
 #include "backends/onnx/onnx_backend.h"
+#include "backends/plugin_backend.h"
 #include "backends/python/python_backend.h"
 
 namespace nereid::backends {
@@ -16,9 +17,10 @@ Status ParseBackendConfig(const std::string& flag, BackendSettings* settings) {
   return Status::Ok();
 }
 
-Status RegisterBuiltinBackends(core::BackendRegistry* registry, const BackendSettings& settings) {
+Status RegisterBuiltinBackends(core::BackendRegistry* registry,
+                               const BuiltinBackendOptions& options) {
   PythonBackendOptions python;
-  for (const auto& [backend, values] : settings) {
+  for (const auto& [backend, values] : options.settings) {
     if (backend == "python") {
       RETURN_IF_ERROR(ApplyPythonBackendConfig(values, &python));
     } else {
@@ -29,6 +31,19 @@ Status RegisterBuiltinBackends(core::BackendRegistry* registry, const BackendSet
   registry->Register(std::make_shared<IdentityBackend>());
   registry->Register(std::make_shared<OnnxBackend>(), {"nereid"});
   registry->Register(std::make_shared<PythonBackend>(std::move(python)));
+
+  PluginBackendOptions torch;
+  torch.name = "pytorch";
+  torch.default_model_filename = "model.pt";
+  torch.library = "libnereid_backend_pytorch.so";
+  torch.directory = options.backend_directory;
+  // Set by CMake when the plugin target (src/backends/torch) is built.
+#ifndef NEREID_BUILDS_TORCH_PLUGIN
+  torch.unavailable =
+      "this build of nereid has no libtorch backend (it was configured with "
+      "-DNEREID_TORCH=OFF, or without libtorch-dev installed)";
+#endif
+  registry->Register(std::make_shared<PluginBackend>(std::move(torch)));
   return Status::Ok();
 }
 

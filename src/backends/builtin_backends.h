@@ -1,4 +1,4 @@
-// The backends compiled into this binary.
+// The backends compiled into this binary, and the plugins it can load.
 #pragma once
 
 #include <map>
@@ -16,9 +16,19 @@ using BackendSettings = std::map<std::string, std::map<std::string, std::string>
 // into `settings`.
 Status ParseBackendConfig(const std::string& flag, BackendSettings* settings);
 
-// Registers "identity", the ONNX backend ("onnxruntime", alias "nereid") and
-// the Python backend ("python"). Fails on settings no backend knows.
+struct BuiltinBackendOptions {
+  // Where backend plugins are (--backend-directory); empty: the `backends`
+  // folder next to the executable.
+  std::string backend_directory;
+  // --backend-config settings.
+  BackendSettings settings;
+};
+
+// Registers "identity", the ONNX backend ("onnxruntime", alias "nereid"),
+// the Python backend ("python") and "pytorch" (TorchScript), a plugin loaded
+// on first use. In a build without libtorch "pytorch" stays registered and
+// every load fails saying so. Fails on settings no backend knows.
 Status RegisterBuiltinBackends(core::BackendRegistry* registry,
-                               const BackendSettings& settings = {});
+                               const BuiltinBackendOptions& options = {});
 
 }  // namespace nereid::backends

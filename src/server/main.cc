@@ -63,6 +63,7 @@ struct ServeFlags {
   std::vector<std::string> rate_limit_resources;
   std::vector<std::string> cache_config;
   std::vector<std::string> backend_config;
+  std::string backend_directory;  // empty: <dir of the executable>/backends
 };
 
 void AddServeFlags(CLI::App* app, ServeFlags* f) {
@@ -200,6 +201,11 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
                   "Response cache, Triton's form <cache>,<key>=<value> (repeatable): "
                   "local,size=BYTES; models with response_cache { enable: true } use it")
       ->type_name("SETTING");
+  app->add_option("--backend-directory", f->backend_directory,
+                  "Folder holding backend plugins such as libnereid_backend_pytorch.so "
+                  "(default: 'backends' next to the nereid executable)")
+      ->type_name("DIR")
+      ->check(CLI::ExistingDirectory);
   app->add_flag("--allow-client-shm", f->allow_client_shm,
                 "Allow clients to register system shared memory for inputs/outputs (default false)");
 }
@@ -310,14 +316,16 @@ int Serve(const ServeFlags& f) {
 
   auto registry = std::make_shared<core::BackendRegistry>();
   {
-    backends::BackendSettings settings;
+    backends::BuiltinBackendOptions bo;
+    bo.backend_directory = f.backend_directory;
     Status st;
     for (const auto& b : f.backend_config) {
-      if (st.ok()) st = backends::ParseBackendConfig(b, &settings);
+      if (st.ok()) st = backends::ParseBackendConfig(b, &bo.settings);
     }
-    if (st.ok()) st = backends::RegisterBuiltinBackends(registry.get(), settings);
+    if (st.ok()) st = backends::RegisterBuiltinBackends(registry.get(), bo);
     if (!st.ok()) {
-      std::cerr << "error: " << st.message() << "\n";
+      std::cerr << "error: " << st.message() << "
+";
       return 2;
     }
   }

@@ -161,7 +161,9 @@ TEST(PythonBackendConfig, SettingsAreCheckedByName) {
   EXPECT_FALSE(ApplyPythonBackendConfig({{"execute-timeout-seconds", "-1"}}, &o).ok());
   EXPECT_FALSE(ApplyPythonBackendConfig({{"colour", "blue"}}, &o).ok());
   core::BackendRegistry registry;
-  EXPECT_FALSE(RegisterBuiltinBackends(&registry, {{"tensorflow", {{"a", "b"}}}}).ok());
+  BuiltinBackendOptions bad;
+  bad.settings["tensorflow"]["a"] = "b";
+  EXPECT_FALSE(RegisterBuiltinBackends(&registry, bad).ok());
 }
 
 }  // namespace
