@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Generates examples/torch_repository/digits_cnn/1/model.pt, the TorchScript
+"""Generates examples/model_repository/digits_cnn/1/model.pt, the TorchScript
 example of the pytorch backend.
 
   /usr/bin/python3 tools/make_torch_example.py
@@ -31,7 +31,7 @@ from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples",
-                   "torch_repository", "digits_cnn", "1", "model.pt")
+                   "model_repository", "digits_cnn", "1", "model.pt")
 
 
 class DigitsCnn(torch.nn.Module):

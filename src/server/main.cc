@@ -324,8 +324,7 @@ int Serve(const ServeFlags& f) {
     }
     if (st.ok()) st = backends::RegisterBuiltinBackends(registry.get(), bo);
     if (!st.ok()) {
-      std::cerr << "error: " << st.message() << "
-";
+      std::cerr << "error: " << st.message() << "\n";
       return 2;
     }
   }

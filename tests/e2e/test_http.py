@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 import requests
 
-from server_fixture import EXAMPLES, REPO_ROOT, Server
+from server_fixture import EXAMPLES, REPO_ROOT, Server, served_examples
 
 TIMEOUT = 30
 server = None
@@ -76,7 +76,7 @@ class HealthAndMetadata(unittest.TestCase):
         self.assertIn("version", md)
 
     def test_every_example_model_is_ready_with_metadata(self):
-        for name in sorted(os.listdir(EXAMPLES)):
+        for name in sorted(os.listdir(served_examples())):
             r = requests.get(url(f"/v2/models/{name}/ready"), timeout=TIMEOUT)
             self.assertEqual(r.status_code, 200, name)
             md = requests.get(url(f"/v2/models/{name}"), timeout=TIMEOUT).json()

@@ -13,6 +13,7 @@ the plugin) turns a missing plugin into a failure. PluginLoadingTest runs in
 every build: libtorch is mapped only once a pytorch model loads, and a
 missing plugin (or a build without one) is a precise load error.
 """
+import atexit
 import concurrent.futures
 import os
 import shutil
@@ -33,7 +34,18 @@ sys.path.insert(0, os.path.join(REPO_ROOT, "tests", "models"))
 TIMEOUT = 60
 PLUGIN = os.path.join(os.path.dirname(os.path.abspath(nereid_binary())), "backends",
                       "libnereid_backend_pytorch.so")
-TORCH_EXAMPLES = os.path.join(REPO_ROOT, "examples", "torch_repository")
+# A repository with only the example's TorchScript model.
+_torch_examples = None
+
+
+def torch_examples():
+    global _torch_examples
+    if _torch_examples is None:
+        _torch_examples = make_repo({})
+        atexit.register(shutil.rmtree, _torch_examples, True)
+        shutil.copytree(os.path.join(REPO_ROOT, "examples", "model_repository", "digits_cnn"),
+                        os.path.join(_torch_examples, "digits_cnn"))
+    return _torch_examples
 SERVICE = "/inference.GRPCInferenceService/"
 
 
@@ -340,13 +352,13 @@ class ExampleTest(unittest.TestCase):
         import torch
         ref = np.load(os.path.join(REPO_ROOT, "examples", "digits_samples.npz"))
         pixels = ref["pixels"]
-        with Server(repos=[TORCH_EXAMPLES]) as s:
+        with Server(repos=[torch_examples()]) as s:
             js = {"inputs": [{"name": "pixels", "shape": list(pixels.shape), "datatype": "FP32",
                               "data": pixels.ravel().tolist()}]}
             r = requests.post(f"{s.url}/v2/models/digits_cnn/infer", json=js, timeout=TIMEOUT)
             self.assertEqual(r.status_code, 200, r.text)
             got = np.array(r.json()["outputs"][0]["data"], np.float32).reshape(len(pixels), 10)
-        module = torch.jit.load(os.path.join(TORCH_EXAMPLES, "digits_cnn", "1", "model.pt"))
+        module = torch.jit.load(os.path.join(torch_examples(), "digits_cnn", "1", "model.pt"))
         with torch.inference_mode():
             want = module(torch.from_numpy(pixels)).numpy()
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
@@ -364,7 +376,7 @@ class PluginLoadingTest(unittest.TestCase):
         root = make_repo({})
         try:
             copy_example(root, "identity_fp32")
-            shutil.copytree(os.path.join(TORCH_EXAMPLES, "digits_cnn"),
+            shutil.copytree(os.path.join(torch_examples(), "digits_cnn"),
                             os.path.join(root, "digits_cnn"))
             with Server("--model-control-mode=explicit", "--load-model=identity_fp32",
                         repos=[root]) as s:
@@ -400,7 +412,7 @@ class PluginLoadingTest(unittest.TestCase):
             shutil.rmtree(empty, ignore_errors=True)
 
     def test_backend_directory_must_exist(self):
-        code, _, err = run_cli("serve", "--model-repository", TORCH_EXAMPLES,
+        code, _, err = run_cli("serve", "--model-repository", torch_examples(),
                                "--backend-directory", "/nonexistent/backends")
         self.assertNotEqual(code, 0)
         self.assertIn("--backend-directory", err)
