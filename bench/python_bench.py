@@ -63,6 +63,29 @@ def in_process(calls=20000):
     return {"p50_us": times[len(times) // 2] * 1e6, "p99_us": times[int(len(times) * .99)] * 1e6}
 
 
+def socket_round_trip(rounds=20000):
+    """Two processes bouncing 50 bytes over a Unix socket pair: the floor of
+    any design with a process boundary, on this machine at this moment."""
+    a, b = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        a.close()
+        for _ in range(rounds + 1000):
+            b.sendall(b.recv(100))
+        os._exit(0)
+    b.close()
+    times = []
+    for i in range(rounds + 1000):
+        t = time.perf_counter()
+        a.sendall(b"x" * 50)
+        a.recv(100)
+        if i >= 1000:
+            times.append(time.perf_counter() - t)
+    os.waitpid(pid, 0)
+    times.sort()
+    return {"p50_us": times[len(times) // 2] * 1e6, "p99_us": times[int(len(times) * .99)] * 1e6}
+
+
 def instance_overhead():
     exe = os.path.join(ROOT, "build", "bench", "python_backend_overhead")
     if not os.path.exists(exe):
@@ -94,6 +117,7 @@ def main():
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     embedded = in_process()
+    bounce = socket_round_trip()
     instance = instance_overhead()
     rows = served(args.seconds)
     date = datetime.date.today().isoformat()
@@ -107,6 +131,8 @@ def main():
         "|---|---|---|",
         f"| Python work of one execute, in process (the floor of an embedded interpreter) | "
         f"{embedded['p50_us']:.1f} | {embedded['p99_us']:.1f} |",
+        f"| Unix socket round trip between two processes, 50 bytes (the floor of any process "
+        f"boundary, same run) | {bounce['p50_us']:.1f} | {bounce['p99_us']:.1f} |",
     ]
     if instance:
         lines.append(f"| PythonInstance::Execute from C++, worker process round trip "
@@ -123,7 +149,9 @@ def main():
         f"{py['latency_p99_us'] - ident['latency_p99_us']:.0f} |",
         "",
         "The served rows share the 2 cores between the client, the server's threads and the "
-        "worker process, so every hand-off there waits for a core; the in-process rows do not.",
+        "worker process, so every hand-off there waits for a core; the in-process rows do not. "
+        "This VM's cross-process wake-up latency drifts by several times over a day (the socket "
+        "round trip measured 6.5 us and 45 us on the same evening), so compare rows of one run.",
     ]
     table = "\n".join(lines)
     print(table)
