@@ -78,7 +78,17 @@ struct MemoryReport {
   int64_t fallback_runs = 0;
 };
 
+// Numeric precision of convolutions and matrix products (issue 7). Other
+// ops and precision-sensitive layers stay FP32 whatever is asked.
+enum class Precision {
+  kFp32,
+  kBf16,  // BF16 inputs and weights, FP32 accumulation and outputs
+  kInt8,  // u8 activations x s8 weights (calibrated scales), FP32 elsewhere
+  kBest,  // the fastest per layer among those the plan may use
+};
+
 struct CompileOptions {
+  Precision precision = Precision::kFp32;
   // Threads one Run() may use. The server never gives instances more than
   // the cores in total.
   int intra_op_threads = 1;
