@@ -13,6 +13,7 @@ PACKAGES=(
   python3-numpy python3-requests python3-onnx python3-sklearn python3-grpcio
   curl wrk nginx-light
   libbenchmark-dev
+  dataset-fashion-mnist
 )
 
 missing=()
