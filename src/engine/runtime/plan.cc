@@ -5,6 +5,7 @@
 
 #include "engine/ir/onnx_import.h"
 #include "engine/kernels/kernel.h"
+#include "engine/passes/assign_precision.h"
 #include "engine/passes/pass.h"
 #include "engine/runtime/graph_plan.h"
 
@@ -38,6 +39,7 @@ StatusOr<std::unique_ptr<Plan>> Build(Import&& import, const CompileOptions& opt
       context.disabled = options.disabled_passes;
       RETURN_IF_ERROR(RunPasses(&graph, context));
     }
+    RETURN_IF_ERROR(AssignPrecision(&graph, options, nullptr));
     return GraphPlan::Create(std::move(graph), options);
   } catch (const std::bad_alloc&) {
     return ResourceExhausted("out of memory while loading the model");

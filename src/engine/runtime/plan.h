@@ -87,8 +87,17 @@ enum class Precision {
   kBest,  // the fastest per layer among those the plan may use
 };
 
+// How INT8 activation thresholds are chosen (runtime/calibration.h).
+enum class Calibrator { kMinMax, kPercentile, kEntropy };
+
+struct CalibrationSet;  // runtime/calibration.h
+
 struct CompileOptions {
   Precision precision = Precision::kFp32;
+  // INT8: the samples activation ranges are measured on (required for
+  // kInt8 and kBest), and the calibrator choosing thresholds from them.
+  std::shared_ptr<const CalibrationSet> calibration;
+  Calibrator calibrator = Calibrator::kEntropy;
   // Threads one Run() may use. The server never gives instances more than
   // the cores in total.
   int intra_op_threads = 1;

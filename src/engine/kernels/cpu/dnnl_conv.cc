@@ -34,6 +34,7 @@
 // and creation; primitives execute outside it with per-call memory objects
 // and a per-call user scratchpad.
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -48,6 +49,7 @@
 #include <vector>
 
 #include "engine/kernels/blocked_layout.h"
+#include "engine/ir/precision_attrs.h"
 #include "engine/kernels/cpu/dnnl_common.h"
 #include "engine/kernels/kernel.h"
 #include "engine/kernels/ref/conv_pool_util.h"
@@ -79,6 +81,11 @@ struct ConvEntry {
   dnnl::reorder prim_to_dst;
   dnnl::reorder dst_to_prim;  // residual Z into the primitive's dst (sum post-op)
   bool reorder_w = false;    // user_w_md != prim_w_md
+  bool dst_direct = false;   // reduced precision: the primitive writes Y itself
+  // INT8: oneDNN 2.x applies the output scales to the accumulator after the
+  // bias is added, so the bias is given in accumulator units: b / (input
+  // scale x weight scale), per output channel.
+  std::vector<float> bias_rescale;
   std::optional<memory> packed_w;  // constant weights in prim_w_md
   Shape out_shape;  // of the output tensor (blocked: the 5-D physical shape)
 };
@@ -90,6 +97,17 @@ struct ConvFusion {
   float alpha = 0, beta = 0;
   int64_t src_block = 0;       // 0: plain NCHW; 8/16: nChw<b>c
   int64_t dst_block = 0;
+};
+
+// Reduced precision, from the node attributes the precision assignment sets
+// (engine/passes/assign_precision.cc). X and Y stay FP32 tensors: X is
+// converted (INT8: quantized with `input_scale`) by the reorder into the
+// primitive's layout, Y is produced in FP32 (INT8: the primitive's output
+// scales are input_scale x the weights' per-output-channel scales).
+struct ConvPrecision {
+  enum Kind { kFp32, kBf16, kInt8 } kind = kFp32;
+  float input_scale = 1;        // INT8: real value = input_scale * quantized
+  bool input_unsigned = false;  // INT8: X >= 0 (after a ReLU): u8, else s8
 };
 
 // NEREID_CONV_WINOGRAD=0 keeps every convolution direct (A/B and numerics
@@ -109,9 +127,11 @@ memory::format_tag BlockedTag(int64_t block) {
 class DnnlConvKernel final : public Kernel {
  public:
   DnnlConvKernel(ref::WindowAttrs attrs, int64_t group, bool constant_w, int threads,
-                 std::unique_ptr<Kernel> reference, ConvFusion fusion = {})
+                 std::unique_ptr<Kernel> reference, ConvFusion fusion = {},
+                 ConvPrecision precision = {})
       : attrs_(std::move(attrs)),
         fusion_(fusion),
+        precision_(precision),
         group_(group),
         constant_w_(constant_w),
         threads_(threads),
@@ -141,7 +161,7 @@ class DnnlConvKernel final : public Kernel {
 
     ASSIGN_OR_RETURN(outputs[0], ref::AllocateOutput(DataType::kFp32, entry->out_shape));
     // The sum post-op accumulates into the destination: start it as Z.
-    if (z != nullptr && !entry->blocked) {
+    if (z != nullptr && (!entry->blocked || entry->dst_direct)) {
       std::memcpy(outputs[0].mutable_data(), z->data(), z->byte_size());
     }
     try {
@@ -167,10 +187,24 @@ class DnnlConvKernel final : public Kernel {
                                               {DNNL_ARG_WEIGHTS, weights},
                                               {DNNL_ARG_DST, dst},
                                               {DNNL_ARG_SCRATCHPAD, scratch}};
-      if (b != nullptr) {
+      std::vector<float> scaled_bias;
+      if (b != nullptr && !entry->bias_rescale.empty()) {
+        const float* bd = b->data_as<float>();
+        for (size_t i = 0; i < entry->bias_rescale.size(); ++i) {
+          scaled_bias.push_back(bd[i] * entry->bias_rescale[i]);
+        }
+        args.emplace(DNNL_ARG_BIAS, memory(entry->bias_md, eng, scaled_bias.data()));
+      } else if (b != nullptr) {
         args.emplace(DNNL_ARG_BIAS, memory(entry->bias_md, eng, const_cast<char*>(b->data())));
       }
-      if (entry->blocked) {
+      if (entry->dst_direct) {
+        // Reduced precision: X is converted on the way in, Y written in place
+        // (Z was copied into it above).
+        memory prim_src = TempMemory(entry->prim_src_md, &src_bytes);
+        entry->src_to_prim.execute(strm, src, prim_src);
+        args[DNNL_ARG_SRC] = prim_src;
+        entry->prim.execute(strm, args);
+      } else if (entry->blocked) {
         memory prim_src = TempMemory(entry->prim_src_md, &src_bytes);
         memory prim_dst = TempMemory(entry->prim_dst_md, &dst_bytes);
         entry->src_to_prim.execute(strm, src, prim_src);
@@ -316,6 +350,10 @@ class DnnlConvKernel final : public Kernel {
       post_ops.append_eltwise(1.0f, fusion_.act, fusion_.alpha, fusion_.beta);
     }
     attr.set_post_ops(post_ops);
+    if (precision_.kind != ConvPrecision::kFp32 && constant_w_) {
+      return CreateReducedEntry(std::move(entry), x, w, b, w_dims, strides, dilates, pad_l, pad_r,
+                                out_logical, std::move(attr));
+    }
     const auto prop = dnnl::prop_kind::forward_inference;
     auto alg = dnnl::algorithm::convolution_direct;
     auto make_pd = [&](const memory::desc& src_md, const memory::desc& dst_md) {
@@ -329,7 +367,13 @@ class DnnlConvKernel final : public Kernel {
     auto try_pd = [&](const memory::desc& src_md, const memory::desc& dst_md)
         -> std::optional<dnnl::convolution_forward::primitive_desc> {
       try {
-        return make_pd(src_md, dst_md);
+        auto pd = make_pd(src_md, dst_md);
+        // oneDNN answers layout mixes its JIT kernels lack (blocked src,
+        // plain dst) with its reference implementation, ~300x slower than
+        // the reorders around a JIT kernel: refuse it so the caller tries
+        // the next layout.
+        if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return std::nullopt;
+        return pd;
       } catch (const dnnl::error& e) {
         if (e.status != dnnl_unimplemented && e.status != dnnl_invalid_arguments) throw;
         return std::nullopt;
@@ -400,8 +444,105 @@ class DnnlConvKernel final : public Kernel {
     return entry;
   }
 
+  // BF16 / INT8 (see ConvPrecision). Weights are constant (the precision
+  // assignment marks only such convolutions); they are converted once here.
+  StatusOr<std::shared_ptr<ConvEntry>> CreateReducedEntry(
+      std::shared_ptr<ConvEntry> entry, const Tensor& x, const Tensor& w, const Tensor* b,
+      const memory::dims& w_dims, const memory::dims& strides, const memory::dims& dilates,
+      const memory::dims& pad_l, const memory::dims& pad_r, const Shape& out_logical,
+      dnnl::primitive_attr attr) const {
+    const bool int8 = precision_.kind == ConvPrecision::kInt8;
+    const auto src_dt = !int8 ? memory::data_type::bf16
+                              : precision_.input_unsigned ? memory::data_type::u8
+                                                          : memory::data_type::s8;
+    const auto w_dt = int8 ? memory::data_type::s8 : memory::data_type::bf16;
+    const int64_t oc = w.shape()[0];
+    std::vector<float> w_scales;  // INT8: per output channel, real = scale * q
+    if (int8) {
+      const float* wd = w.data_as<float>();
+      const size_t per_oc = w.byte_size() / sizeof(float) / static_cast<size_t>(oc);
+      for (int64_t o = 0; o < oc; ++o) {
+        float m = 0;
+        for (size_t k = 0; k < per_oc; ++k) m = std::max(m, std::fabs(wd[o * per_oc + k]));
+        w_scales.push_back(m > 0 ? m / 127.0f : 1.0f);
+      }
+      std::vector<float> out_scales;
+      for (float ws : w_scales) out_scales.push_back(precision_.input_scale * ws);
+      attr.set_output_scales(1 << 1, out_scales);
+      if (b != nullptr) {
+        for (float os : out_scales) entry->bias_rescale.push_back(1.0f / os);
+      }
+    }
+    memory::desc q_src(entry->src_md.dims(), src_dt, memory::format_tag::any);
+    memory::desc q_w(w_dims, w_dt, memory::format_tag::any);
+    memory::desc any_dst(ToDims(out_logical), memory::data_type::f32, memory::format_tag::any);
+    const auto prop = dnnl::prop_kind::forward_inference;
+    auto make_pd = [&](const memory::desc& dst_md)
+        -> std::optional<dnnl::convolution_forward::primitive_desc> {
+      try {
+        auto desc =
+            b != nullptr
+                ? dnnl::convolution_forward::desc(prop, dnnl::algorithm::convolution_direct, q_src,
+                                                  q_w, entry->bias_md, dst_md, strides, dilates,
+                                                  pad_l, pad_r)
+                : dnnl::convolution_forward::desc(prop, dnnl::algorithm::convolution_direct, q_src,
+                                                  q_w, dst_md, strides, dilates, pad_l, pad_r);
+        auto pd = dnnl::convolution_forward::primitive_desc(desc, attr, CpuEngine());
+        if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return std::nullopt;
+        return pd;
+      } catch (const dnnl::error& e) {
+        if (e.status != dnnl_unimplemented && e.status != dnnl_invalid_arguments) throw;
+        return std::nullopt;
+      }
+    };
+    // Y straight in the caller's layout when the primitive can; else via a
+    // reorder like the FP32 blocked path.
+    auto pd = make_pd(entry->dst_md);
+    entry->dst_direct = pd.has_value();
+    if (!pd) pd = make_pd(any_dst);
+    if (!pd) return entry;  // unsupported: the reference runs it in FP32
+    entry->blocked = true;
+    entry->prim_src_md = pd->src_desc();
+    entry->prim_dst_md = pd->dst_desc();
+    dnnl::primitive_attr src_attr;
+    if (int8) src_attr.set_output_scales(0, {1.0f / precision_.input_scale});
+    entry->src_to_prim = dnnl::reorder(dnnl::reorder::primitive_desc(
+        CpuEngine(), entry->src_md, CpuEngine(), entry->prim_src_md, src_attr));
+    if (!entry->dst_direct) {
+      entry->prim_to_dst = dnnl::reorder(dnnl::reorder::primitive_desc(
+          CpuEngine(), entry->prim_dst_md, CpuEngine(), entry->dst_md));
+      if (fusion_.sum) {
+        entry->dst_to_prim = dnnl::reorder(dnnl::reorder::primitive_desc(
+            CpuEngine(), entry->dst_md, CpuEngine(), entry->prim_dst_md));
+      }
+    }
+    entry->prim_w_md = pd->weights_desc();
+    entry->scratch_md = pd->scratchpad_desc();
+    entry->reorder_w = true;
+    entry->prim = dnnl::convolution_forward(*pd);
+    dnnl::primitive_attr w_attr;
+    if (int8) {
+      std::vector<float> inv;
+      for (float ws : w_scales) inv.push_back(1.0f / ws);
+      // Output channels are dim 0, or dims 0 and 1 ([G, OC/G, ...]) when grouped.
+      w_attr.set_output_scales(group_ == 1 ? 1 : 3, inv);
+    }
+    const dnnl::engine& eng = CpuEngine();
+    memory packed(entry->prim_w_md, eng);
+    memory user_w(entry->user_w_md, eng, const_cast<char*>(w.data()));
+    dnnl::stream& strm = CpuStream();
+    dnnl::reorder(dnnl::reorder::primitive_desc(eng, entry->user_w_md, eng, entry->prim_w_md,
+                                                w_attr))
+        .execute(strm, user_w, packed);
+    strm.wait();
+    entry->packed_w = std::move(packed);
+    entry->supported = true;
+    return entry;
+  }
+
   const ref::WindowAttrs attrs_;
   const ConvFusion fusion_;
+  const ConvPrecision precision_;
   const int64_t group_;
   const bool constant_w_;
   const int threads_;
@@ -411,6 +552,26 @@ class DnnlConvKernel final : public Kernel {
   mutable std::map<std::vector<int64_t>, std::shared_ptr<ConvEntry>> cache_;  // GUARDED_BY(mu_)
   mutable std::deque<std::vector<int64_t>> order_;  // insertion order, GUARDED_BY(mu_)
 };
+
+// The precision attributes (engine/passes/assign_precision.h) of a node.
+StatusOr<ConvPrecision> ReadPrecision(const Node& node) {
+  ConvPrecision p;
+  ASSIGN_OR_RETURN(std::string kind, node.GetString(kPrecisionAttr, "fp32"));
+  if (kind == "fp32") return p;
+  if (kind == "bf16") {
+    p.kind = ConvPrecision::kBf16;
+    return p;
+  }
+  if (kind != "int8") return InvalidArgument(std::string(kPrecisionAttr) + " '" + kind + "'");
+  p.kind = ConvPrecision::kInt8;
+  ASSIGN_OR_RETURN(p.input_scale, node.GetFloat(kInputScaleAttr));
+  ASSIGN_OR_RETURN(int64_t unsigned_input, node.GetInt(kInputUnsignedAttr, 0));
+  p.input_unsigned = unsigned_input != 0;
+  if (!(p.input_scale > 0) || !std::isfinite(p.input_scale)) {
+    return InvalidArgument(std::string(kInputScaleAttr) + " must be a positive number");
+  }
+  return p;
+}
 
 StatusOr<std::unique_ptr<Kernel>> MakeDnnlConv(const KernelBuildContext& context) {
   KernelFactory ref_factory = KernelRegistry::Global().FindReference("", "Conv");
@@ -431,9 +592,10 @@ StatusOr<std::unique_ptr<Kernel>> MakeDnnlConv(const KernelBuildContext& context
   }
   ASSIGN_OR_RETURN(ref::WindowAttrs attrs, ref::ParseWindowAttrs(context.node, "Conv", true, false));
   ASSIGN_OR_RETURN(int64_t group, context.node.GetInt("group", 1));
+  ASSIGN_OR_RETURN(ConvPrecision precision, ReadPrecision(context.node));
   return std::unique_ptr<Kernel>(new DnnlConvKernel(std::move(attrs), group, w != nullptr,
                                                     context.intra_op_threads,
-                                                    std::move(reference)));
+                                                    std::move(reference), {}, precision));
 }
 
 StatusOr<std::unique_ptr<Kernel>> MakeDnnlFusedConv(const KernelBuildContext& context) {
@@ -484,9 +646,10 @@ StatusOr<std::unique_ptr<Kernel>> MakeDnnlFusedConv(const KernelBuildContext& co
   ASSIGN_OR_RETURN(ref::WindowAttrs attrs, ref::ParseWindowAttrs(node, "Conv", true, false));
   ASSIGN_OR_RETURN(int64_t group, node.GetInt("group", 1));
   if (group < 1) return InvalidArgument("Conv attribute 'group' must be positive");
+  ASSIGN_OR_RETURN(ConvPrecision precision, ReadPrecision(node));
   return std::unique_ptr<Kernel>(new DnnlConvKernel(std::move(attrs), group, w != nullptr,
                                                     context.intra_op_threads,
-                                                    std::move(reference), fusion));
+                                                    std::move(reference), fusion, precision));
 }
 
 NEREID_REGISTER_KERNEL_PRIORITY("", "Conv", MakeDnnlConv, 10);

@@ -1,0 +1,102 @@
+#include "engine/passes/assign_precision.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "engine/ir/precision_attrs.h"
+#include "engine/runtime/calibration.h"
+
+namespace nereid::engine {
+namespace {
+
+bool IsConv(const Node& n) {
+  return (n.domain.empty() && n.op_type == "Conv") ||
+         (n.domain == "nereid" && n.op_type == "FusedConv");
+}
+
+// Why `n` stays FP32, or "" when it may use reduced precision.
+std::string Ineligible(const Graph& g, const Node& n) {
+  if (n.inputs.size() < 2) return "no weights";
+  auto w = g.initializers.find(n.inputs[1]);
+  if (w == g.initializers.end()) return "weights are computed, not constant";
+  if (w->second.dtype() != DataType::kFp32) return "weights are not FP32";
+  const Shape& ws = w->second.shape();
+  if (ws.size() < 3 || ws.size() > 5) return "not a 1-D to 3-D convolution";
+  if (ws[1] < 4) return "first layer (" + std::to_string(ws[1]) + " input channels)";
+  return "";
+}
+
+Attribute Str(const char* s) {
+  Attribute a;
+  a.kind = Attribute::Kind::kString;
+  a.s = s;
+  return a;
+}
+
+}  // namespace
+
+Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionReport* report) {
+  PrecisionReport local;
+  PrecisionReport& r = report ? *report : local;
+  if (options.precision == Precision::kFp32) return Status::Ok();
+  if (options.precision == Precision::kBest) {
+    return Unimplemented("precision 'best' needs per-layer timing (kernel auto-tuning), which "
+                         "this engine does not have yet; choose fp32, bf16 or int8");
+  }
+  const bool int8 = options.precision == Precision::kInt8;
+  if (int8 && (!options.calibration || options.calibration->samples.empty())) {
+    return InvalidArgument("INT8 needs calibration data (a non-empty calibration set)");
+  }
+  std::vector<size_t> chosen;
+  for (size_t i = 0; i < graph->nodes.size(); ++i) {
+    const Node& n = graph->nodes[i];
+    if (!IsConv(n)) continue;
+    const std::string why = Ineligible(*graph, n);
+    if (!why.empty()) {
+      ++r.kept_fp32;
+      r.lines.push_back(DescribeNode(n, i) + ": FP32 (" + why + ")");
+      continue;
+    }
+    chosen.push_back(i);
+  }
+  std::map<int, ActivationStats> stats;
+  if (int8 && !chosen.empty()) {
+    std::vector<int> values;
+    for (size_t i : chosen) values.push_back(graph->nodes[i].inputs[0]);
+    std::sort(values.begin(), values.end());
+    values.erase(std::unique(values.begin(), values.end()), values.end());
+    const bool histograms = options.calibrator != Calibrator::kMinMax;
+    ASSIGN_OR_RETURN(stats, CollectActivationStats(*graph, values, options, *options.calibration,
+                                                   histograms));
+  }
+  for (size_t i : chosen) {
+    Node& n = graph->nodes[i];
+    if (!int8) {
+      n.attributes[kPrecisionAttr] = Str("bf16");
+      r.lines.push_back(DescribeNode(n, i) + ": BF16");
+      ++r.reduced;
+      continue;
+    }
+    const ActivationStats& s = stats.at(n.inputs[0]);
+    const bool is_unsigned = s.min >= 0;
+    const int levels = is_unsigned ? 255 : 127;
+    const float threshold = ChooseThreshold(s, options.calibrator, levels);
+    Attribute scale;
+    scale.kind = Attribute::Kind::kFloat;
+    scale.f = threshold / levels;
+    Attribute sign;
+    sign.kind = Attribute::Kind::kInt;
+    sign.i = is_unsigned ? 1 : 0;
+    n.attributes[kPrecisionAttr] = Str("int8");
+    n.attributes[kInputScaleAttr] = scale;
+    n.attributes[kInputUnsignedAttr] = sign;
+    char line[160];
+    std::snprintf(line, sizeof(line), ": INT8 (input %s, range [%g, %g], threshold %g)",
+                  is_unsigned ? "u8" : "s8", s.min, s.max, threshold);
+    r.lines.push_back(DescribeNode(n, i) + line);
+    ++r.reduced;
+  }
+  return Status::Ok();
+}
+
+}  // namespace nereid::engine

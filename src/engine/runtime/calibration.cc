@@ -1,0 +1,196 @@
+#include "engine/runtime/calibration.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "engine/runtime/graph_plan.h"
+
+namespace nereid::engine {
+namespace {
+
+// The graph with `values` added to its outputs, so a run returns them.
+Graph ObservingGraph(const Graph& graph, const std::vector<int>& values) {
+  Graph g = graph;
+  for (int v : values) {
+    if (std::find(g.outputs.begin(), g.outputs.end(), v) == g.outputs.end() &&
+        std::find(g.inputs.begin(), g.inputs.end(), v) == g.inputs.end() &&
+        !g.initializers.count(v)) {
+      g.outputs.push_back(v);
+    }
+  }
+  return g;
+}
+
+// The tensor of value `v` in one run: an output of the observing plan, or
+// the sample's own input tensor.
+const Tensor* Find(const Graph& g, int v, const std::vector<Tensor>& sample,
+                   const std::vector<Tensor>& outputs) {
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    if (g.outputs[i] == v) return &outputs[i];
+  }
+  for (size_t i = 0; i < g.inputs.size(); ++i) {
+    if (g.inputs[i] == v) return &sample[i];
+  }
+  return nullptr;
+}
+
+Status CheckSample(const Graph& g, const std::vector<Tensor>& sample, size_t index) {
+  if (sample.size() != g.inputs.size()) {
+    return InvalidArgument("calibration sample " + std::to_string(index) + " has " +
+                           std::to_string(sample.size()) + " tensors; the model has " +
+                           std::to_string(g.inputs.size()) + " inputs");
+  }
+  return Status::Ok();
+}
+
+double Kl(const std::vector<double>& p, const std::vector<double>& q) {
+  double kl = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] > 0) kl += p[i] * std::log(p[i] / q[i]);
+  }
+  return kl;
+}
+
+// TensorRT's entropy calibration over `hist` (of |x|, bins of width
+// `bin_width`): the first i bins, outliers folded into the last, against the
+// same distribution squeezed into `levels` steps and expanded back.
+float EntropyThreshold(const std::vector<int64_t>& hist, float bin_width, int levels) {
+  const int bins = static_cast<int>(hist.size());
+  if (bins <= levels) return bin_width * bins;
+  double best_kl = std::numeric_limits<double>::infinity();
+  int best_i = bins;
+  for (int i = levels; i <= bins; ++i) {
+    std::vector<double> p(hist.begin(), hist.begin() + i);
+    for (int k = i; k < bins; ++k) p[i - 1] += static_cast<double>(hist[k]);
+    double total = 0;
+    for (double x : p) total += x;
+    if (total <= 0) continue;
+    // Quantize the first i bins (unfolded) into `levels` groups; each group's
+    // mass is spread evenly over its non-empty bins.
+    std::vector<double> q(i, 0.0);
+    const double per = static_cast<double>(i) / levels;
+    for (int l = 0; l < levels; ++l) {
+      const int start = static_cast<int>(std::floor(l * per));
+      const int end = l == levels - 1 ? i : static_cast<int>(std::floor((l + 1) * per));
+      double mass = 0;
+      int nonzero = 0;
+      for (int k = start; k < end; ++k) {
+        mass += static_cast<double>(hist[k]);
+        nonzero += hist[k] != 0;
+      }
+      for (int k = start; k < end; ++k) {
+        if (hist[k] != 0) q[k] = mass / nonzero;
+      }
+    }
+    double q_total = 0;
+    for (double x : q) q_total += x;
+    if (q_total <= 0) continue;
+    // Bins where P has mass and Q has none get a tiny share (smoothing), so
+    // the divergence stays finite.
+    constexpr double kEps = 1e-9;
+    for (int k = 0; k < i; ++k) {
+      p[k] /= total;
+      q[k] = q[k] / q_total;
+      if (p[k] > 0 && q[k] == 0) q[k] = kEps;
+    }
+    const double kl = Kl(p, q);
+    if (kl < best_kl) {
+      best_kl = kl;
+      best_i = i;
+    }
+  }
+  return (best_i + 0.5f) * bin_width;
+}
+
+}  // namespace
+
+StatusOr<std::map<int, ActivationStats>> CollectActivationStats(
+    const Graph& graph, const std::vector<int>& values, const CompileOptions& options,
+    const CalibrationSet& calibration, bool with_histograms) {
+  if (calibration.samples.empty()) return InvalidArgument("the calibration set is empty");
+  Graph observing = ObservingGraph(graph, values);
+  CompileOptions fp32 = options;
+  fp32.precision = Precision::kFp32;
+  fp32.calibration.reset();
+  ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, GraphPlan::Create(observing, fp32));
+  std::map<int, ActivationStats> stats;
+  for (int v : values) {
+    ActivationStats& s = stats[v];
+    s.min = std::numeric_limits<float>::infinity();
+    s.max = -std::numeric_limits<float>::infinity();
+  }
+  auto run = [&](size_t index, std::vector<Tensor>* outputs) -> Status {
+    const std::vector<Tensor>& sample = calibration.samples[index];
+    RETURN_IF_ERROR(CheckSample(observing, sample, index));
+    std::vector<TensorView> views;
+    for (const Tensor& t : sample) views.push_back(t.view());
+    Status st = plan->Run(views, outputs);
+    if (!st.ok()) return st.WithPrefix("calibration sample " + std::to_string(index));
+    return Status::Ok();
+  };
+  for (size_t i = 0; i < calibration.samples.size(); ++i) {
+    std::vector<Tensor> outputs;
+    RETURN_IF_ERROR(run(i, &outputs));
+    for (int v : values) {
+      const Tensor* t = Find(observing, v, calibration.samples[i], outputs);
+      if (t == nullptr || t->dtype() != DataType::kFp32) {
+        return InvalidArgument("calibration: value '" + graph.values[v].name +
+                               "' is not an FP32 tensor");
+      }
+      ActivationStats& s = stats[v];
+      const float* x = t->data_as<float>();
+      const size_t n = t->byte_size() / sizeof(float);
+      for (size_t k = 0; k < n; ++k) {
+        s.min = std::min(s.min, x[k]);
+        s.max = std::max(s.max, x[k]);
+      }
+      s.count += static_cast<int64_t>(n);
+    }
+  }
+  for (auto& [v, s] : stats) {
+    if (s.count == 0) s.min = s.max = 0;
+    s.abs_max = std::max(std::fabs(s.min), std::fabs(s.max));
+  }
+  if (!with_histograms) return stats;
+  for (auto& [v, s] : stats) s.histogram.assign(kHistogramBins, 0);
+  for (size_t i = 0; i < calibration.samples.size(); ++i) {
+    std::vector<Tensor> outputs;
+    RETURN_IF_ERROR(run(i, &outputs));
+    for (int v : values) {
+      const Tensor* t = Find(observing, v, calibration.samples[i], outputs);
+      ActivationStats& s = stats[v];
+      if (s.abs_max <= 0) continue;
+      const float* x = t->data_as<float>();
+      const size_t n = t->byte_size() / sizeof(float);
+      const float per_bin = kHistogramBins / s.abs_max;
+      for (size_t k = 0; k < n; ++k) {
+        int bin = static_cast<int>(std::fabs(x[k]) * per_bin);
+        s.histogram[std::min(bin, kHistogramBins - 1)]++;
+      }
+    }
+  }
+  return stats;
+}
+
+float ChooseThreshold(const ActivationStats& stats, Calibrator calibrator, int levels,
+                      double percentile) {
+  if (stats.abs_max <= 0) return 1.0f;  // all zeros: any scale works
+  if (calibrator == Calibrator::kMinMax || stats.histogram.empty()) return stats.abs_max;
+  const float bin_width = stats.abs_max / static_cast<float>(stats.histogram.size());
+  if (calibrator == Calibrator::kPercentile) {
+    int64_t total = 0;
+    for (int64_t c : stats.histogram) total += c;
+    const double want = total * percentile / 100.0;
+    int64_t seen = 0;
+    for (size_t b = 0; b < stats.histogram.size(); ++b) {
+      seen += stats.histogram[b];
+      if (seen >= want) return (b + 1) * bin_width;
+    }
+    return stats.abs_max;
+  }
+  return std::min(stats.abs_max, EntropyThreshold(stats.histogram, bin_width, levels));
+}
+
+}  // namespace nereid::engine

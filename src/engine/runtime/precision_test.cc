@@ -1,0 +1,187 @@
+// Reduced precision: calibrator thresholds, the precision assignment, and
+// top-1 accuracy on Fashion-MNIST's 10,000 test images in FP32, BF16 and INT8
+// (calibrated on 500 training images) with the CNN that
+// tests/models/fashion_mnist/train_fashion_mnist.py trains. The data is the
+// Debian package dataset-fashion-mnist; without it that test skips.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "engine/ir/onnx_import.h"
+#include "engine/ir/precision_attrs.h"
+#include "engine/passes/assign_precision.h"
+#include "engine/passes/pass.h"
+#include "engine/runtime/calibration.h"
+#include "engine/runtime/plan.h"
+
+namespace nereid::engine {
+namespace {
+
+const char kData[] = "/usr/share/datasets/fashion-mnist";
+const std::string kModel =
+    std::string(NEREID_SOURCE_DIR) + "/tests/models/fashion_mnist/fashion_cnn.onnx";
+
+ActivationStats Stats(const std::vector<float>& xs) {
+  ActivationStats s;
+  s.min = *std::min_element(xs.begin(), xs.end());
+  s.max = *std::max_element(xs.begin(), xs.end());
+  s.abs_max = std::max(std::fabs(s.min), std::fabs(s.max));
+  s.histogram.assign(kHistogramBins, 0);
+  for (float x : xs) {
+    int bin = static_cast<int>(std::fabs(x) / s.abs_max * kHistogramBins);
+    s.histogram[std::min(bin, kHistogramBins - 1)]++;
+  }
+  s.count = static_cast<int64_t>(xs.size());
+  return s;
+}
+
+TEST(Calibrators, ThresholdsFollowTheirRules) {
+  // Mostly |x| < 1 (half-normal), plus a few outliers near 50.
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0, 0.3f);
+  std::vector<float> xs;
+  for (int i = 0; i < 200000; ++i) xs.push_back(std::fabs(normal(rng)));
+  for (int i = 0; i < 5; ++i) xs.push_back(50.0f - i);
+  ActivationStats s = Stats(xs);
+  EXPECT_FLOAT_EQ(ChooseThreshold(s, Calibrator::kMinMax, 255), 50.0f);
+  const float pct = ChooseThreshold(s, Calibrator::kPercentile, 255, 99.9);
+  EXPECT_GT(pct, 0.8f);
+  EXPECT_LT(pct, 1.5f);
+  const float kl = ChooseThreshold(s, Calibrator::kEntropy, 255);
+  EXPECT_LT(kl, 10.0f);  // the outliers are clipped
+  EXPECT_GT(kl, 0.5f);   // the bulk is not
+  ActivationStats zeros;
+  EXPECT_EQ(ChooseThreshold(zeros, Calibrator::kEntropy, 127), 1.0f);
+}
+
+// Reads an idx file (gzip): images as [N,1,28,28] floats / 255, or labels.
+std::vector<uint8_t> ReadIdx(const std::string& path, size_t header) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  std::vector<uint8_t> bytes;
+  if (!f) return bytes;
+  char buf[1 << 16];
+  int n;
+  while ((n = gzread(f, buf, sizeof(buf))) > 0) bytes.insert(bytes.end(), buf, buf + n);
+  gzclose(f);
+  if (bytes.size() < header) return {};
+  return std::vector<uint8_t>(bytes.begin() + header, bytes.end());
+}
+
+Tensor Images(const std::vector<uint8_t>& pixels, size_t first, size_t count) {
+  Tensor t = Tensor::AllocateDense(DataType::kFp32, {static_cast<int64_t>(count), 1, 28, 28});
+  float* out = t.mutable_data_as<float>();
+  for (size_t i = 0; i < count * 784; ++i) out[i] = pixels[first * 784 + i] / 255.0f;
+  return t;
+}
+
+double Accuracy(const Plan& plan, const std::vector<uint8_t>& pixels,
+                const std::vector<uint8_t>& labels) {
+  const size_t n = labels.size();
+  size_t right = 0;
+  for (size_t first = 0; first < n; first += 500) {
+    const size_t count = std::min<size_t>(500, n - first);
+    Tensor x = Images(pixels, first, count);
+    std::vector<Tensor> out;
+    Status st = plan.Run({x.view()}, &out);
+    EXPECT_TRUE(st.ok()) << st.message();
+    if (!st.ok()) return 0;
+    const float* logits = out[0].data_as<float>();
+    for (size_t i = 0; i < count; ++i) {
+      const float* row = logits + i * 10;
+      right += static_cast<size_t>(std::max_element(row, row + 10) - row) == labels[first + i];
+    }
+  }
+  return 100.0 * static_cast<double>(right) / static_cast<double>(n);
+}
+
+TEST(FashionMnist, Bf16AndInt8LoseUnderOnePointOfTop1) {
+  const std::string dir = kData;
+  if (!std::filesystem::exists(dir + "/t10k-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)";
+  }
+  const auto test_pixels = ReadIdx(dir + "/t10k-images-idx3-ubyte.gz", 16);
+  const auto test_labels = ReadIdx(dir + "/t10k-labels-idx1-ubyte.gz", 8);
+  const auto train_pixels = ReadIdx(dir + "/train-images-idx3-ubyte.gz", 16);
+  ASSERT_EQ(test_labels.size(), 10000u);
+  ASSERT_EQ(test_pixels.size(), 10000u * 784);
+  // 500 training images, 50 per batch.
+  auto calibration = std::make_shared<CalibrationSet>();
+  for (size_t first = 0; first < 500; first += 50) {
+    calibration->samples.push_back({Images(train_pixels, first, 50)});
+  }
+  CompileOptions options;
+  options.intra_op_threads = 2;
+  auto fp32 = Plan::FromOnnxFile(kModel, options);
+  ASSERT_TRUE(fp32.ok()) << fp32.status().message();
+  const double acc_fp32 = Accuracy(**fp32, test_pixels, test_labels);
+  std::printf("Fashion-MNIST top-1, 10000 test images: FP32 %.2f %%\n", acc_fp32);
+  EXPECT_GT(acc_fp32, 85.0);
+
+  options.precision = Precision::kBf16;
+  auto bf16 = Plan::FromOnnxFile(kModel, options);
+  ASSERT_TRUE(bf16.ok()) << bf16.status().message();
+  const double acc_bf16 = Accuracy(**bf16, test_pixels, test_labels);
+  std::printf("  BF16 %.2f %% (%+.2f)\n", acc_bf16, acc_bf16 - acc_fp32);
+  EXPECT_LT(std::fabs(acc_bf16 - acc_fp32), 1.0);
+
+  options.precision = Precision::kInt8;
+  options.calibration = calibration;
+  for (auto [calibrator, name] : {std::pair{Calibrator::kMinMax, "minmax"},
+                                  {Calibrator::kPercentile, "percentile"},
+                                  {Calibrator::kEntropy, "entropy"}}) {
+    options.calibrator = calibrator;
+    auto int8 = Plan::FromOnnxFile(kModel, options);
+    ASSERT_TRUE(int8.ok()) << int8.status().message();
+    const double acc = Accuracy(**int8, test_pixels, test_labels);
+    std::printf("  INT8 (%s, 500 calibration images) %.2f %% (%+.2f)\n", name, acc,
+                acc - acc_fp32);
+    EXPECT_LT(std::fabs(acc - acc_fp32), 1.0) << name;
+  }
+}
+
+TEST(AssignPrecision, MarksConvolutionsAndExplainsTheRest) {
+  if (!std::filesystem::exists(kModel)) GTEST_SKIP() << kModel << " missing";
+  auto graph = ImportOnnxFile(kModel, {});
+  ASSERT_TRUE(graph.ok()) << graph.status().message();
+  ASSERT_TRUE(RunPasses(&*graph, {}).ok());
+  CompileOptions options;
+  options.precision = Precision::kInt8;
+  EXPECT_FALSE(AssignPrecision(&*graph, options, nullptr).ok());  // no calibration data
+  auto calibration = std::make_shared<CalibrationSet>();
+  Tensor x = Tensor::AllocateDense(DataType::kFp32, {2, 1, 28, 28});
+  for (int i = 0; i < 2 * 784; ++i) x.mutable_data_as<float>()[i] = (i % 17) / 17.0f;
+  calibration->samples.push_back({x});
+  options.calibration = calibration;
+  PrecisionReport report;
+  ASSERT_TRUE(AssignPrecision(&*graph, options, &report).ok());
+  EXPECT_EQ(report.reduced, 2);    // conv2, conv3
+  EXPECT_EQ(report.kept_fp32, 1);  // conv1: one input channel
+  int int8_nodes = 0;
+  for (const Node& n : graph->nodes) {
+    auto p = n.GetString(kPrecisionAttr, "fp32");
+    if (p.ok() && *p == "int8") {
+      ++int8_nodes;
+      EXPECT_GT(*n.GetFloat(kInputScaleAttr), 0.0f);
+      EXPECT_EQ(*n.GetInt(kInputUnsignedAttr), 1);  // post-ReLU/max-pool inputs
+    }
+  }
+  EXPECT_EQ(int8_nodes, 2);
+  options.precision = Precision::kBest;
+  EXPECT_EQ(AssignPrecision(&*graph, options, nullptr).code(), StatusCode::kUnimplemented);
+  // Calibration samples must fit the model's inputs.
+  options.precision = Precision::kInt8;
+  calibration->samples.push_back({x, x});
+  auto g2 = ImportOnnxFile(kModel, {});
+  ASSERT_TRUE(g2.ok());
+  Status bad = AssignPrecision(&*g2, options, nullptr);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("calibration sample 1"), std::string::npos) << bad.message();
+}
+
+}  // namespace
+}  // namespace nereid::engine
