@@ -19,7 +19,7 @@ import grpc
 import numpy as np
 import requests
 
-from server_fixture import EXAMPLES, Server, copy_example, generate_pb, make_repo, run_cli, \
+from server_fixture import Server, copy_example, generate_pb, make_repo, run_cli, \
     served_examples
 
 TIMEOUT = 30
@@ -745,7 +745,7 @@ class Flags(GrpcTestCase):
             ch = grpc.insecure_channel(s.grpc_target)
             self.infer_simple(ch)
             ch.close()
-        code, out, err = run_cli("serve", "--model-repository", EXAMPLES,
+        code, out, err = run_cli("serve", "--model-repository", served_examples(),
                                  "--grpc-infer-response-compression-level", "max")
         self.assertNotEqual(code, 0)
         self.assertIn("--grpc-infer-response-compression-level", out + err)
@@ -766,7 +766,7 @@ class Flags(GrpcTestCase):
             self.assertEqual(cm.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
             self.infer_simple(ch)  # the server and the channel keep working
             ch.close()
-        code, out, err = run_cli("serve", "--model-repository", EXAMPLES,
+        code, out, err = run_cli("serve", "--model-repository", served_examples(),
                                  "--grpc-max-message-size", "0")
         self.assertNotEqual(code, 0)
         self.assertIn("--grpc-max-message-size", out + err)
@@ -798,7 +798,7 @@ class Flags(GrpcTestCase):
                 with self.assertRaises(grpc.RpcError):
                     call("ServerLive", pb.ServerLiveRequest(), plain)
                 plain.close()
-            code, _, err = run_cli("serve", "--model-repository", EXAMPLES, "--http-port", "0",
+            code, _, err = run_cli("serve", "--model-repository", served_examples(), "--http-port", "0",
                                    "--grpc-port", "0", "--grpc-use-ssl=true",
                                    "--grpc-server-cert", os.path.join(d, "missing.pem"),
                                    "--grpc-server-key", key)

@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 import requests
 
-from server_fixture import EXAMPLES, REPO_ROOT, Server, served_examples
+from server_fixture import REPO_ROOT, Server, served_examples
 
 TIMEOUT = 30
 server = None

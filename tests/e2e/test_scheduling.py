@@ -189,10 +189,10 @@ class RateLimiter(unittest.TestCase):
             shutil.rmtree(root)
 
     def test_bad_flags(self):
-        from server_fixture import run_cli, EXAMPLES
+        from server_fixture import run_cli, served_examples
         for args in (["--rate-limit", "sometimes"], ["--rate-limit-resource", "R"],
                      ["--rate-limit-resource", "R:1:3"]):
-            code, out, err = run_cli("serve", "--model-repository", EXAMPLES, *args)
+            code, out, err = run_cli("serve", "--model-repository", served_examples(), *args)
             self.assertNotEqual(code, 0, args)
             self.assertIn("rate-limit", out + err, args)
 

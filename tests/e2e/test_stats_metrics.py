@@ -8,7 +8,7 @@ import unittest
 
 import requests
 
-from server_fixture import EXAMPLES, Server, make_repo, metrics_port, run_cli
+from server_fixture import Server, make_repo, metrics_port, run_cli, served_examples
 
 TIMEOUT = 30
 
@@ -244,7 +244,7 @@ class MetricsFlags(unittest.TestCase):
                 ("bogus_latencies=true", "unknown --metrics-config setting 'bogus_latencies'"),
                 ("summary_latencies=maybe", "must be true or false"),
                 ("summary_quantiles=0.5", "summary_quantiles expects")):
-            code, _, err = run_cli("serve", "--model-repository", EXAMPLES, "--http-port", "0",
+            code, _, err = run_cli("serve", "--model-repository", served_examples(), "--http-port", "0",
                                    "--metrics-port", "0", "--metrics-config", setting)
             self.assertEqual(code, 2, err)
             self.assertIn(message, err)
@@ -254,7 +254,7 @@ class MetricsFlags(unittest.TestCase):
             busy.bind(("127.0.0.1", 0))
             busy.listen()
             port = busy.getsockname()[1]
-            code, _, err = run_cli("serve", "--model-repository", EXAMPLES, "--http-address",
+            code, _, err = run_cli("serve", "--model-repository", served_examples(), "--http-address",
                                    "127.0.0.1", "--http-port", "0", "--metrics-port", str(port))
             self.assertEqual(code, 1)
             self.assertIn("metrics service", err)
