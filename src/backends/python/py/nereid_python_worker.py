@@ -392,13 +392,19 @@ class Runtime:
             raise WorkerExit("%s defines no class TritonPythonModel" % os.path.basename(path))
         return cls
 
-    def handle_init(self, meta):
+    def load_class(self, meta):
+        """(TritonPythonModel, None), or (None, the error reply)."""
         try:
-            cls = self.load_module(meta["model_file"])
+            return self.load_module(meta["model_file"]), None
         except WorkerExit as e:
-            return {"op": "error", "message": str(e)}
+            return None, {"op": "error", "message": str(e)}
         except BaseException:
-            return {"op": "error", "message": describe_exception("loading model.py")}
+            return None, {"op": "error", "message": describe_exception("loading model.py")}
+
+    def handle_init(self, meta):
+        cls, error = self.load_class(meta)
+        if error:
+            return error
         self.decoupled = bool(meta.get("decoupled"))
         try:
             self.model = cls()
@@ -412,12 +418,9 @@ class Runtime:
         return {"op": "ready"}
 
     def handle_auto_complete(self, meta):
-        try:
-            cls = self.load_module(meta["model_file"])
-        except WorkerExit as e:
-            return {"op": "error", "message": str(e)}
-        except BaseException:
-            return {"op": "error", "message": describe_exception("loading model.py")}
+        cls, error = self.load_class(meta)
+        if error:
+            return error
         config = pb_utils.ModelConfig(meta["config"])
         if hasattr(cls, "auto_complete_config"):
             try:

@@ -49,8 +49,7 @@
 #include <vector>
 
 #include "engine/kernels/blocked_layout.h"
-#include "engine/ir/precision_attrs.h"
-#include "engine/kernels/cpu/dnnl_common.h"
+#include "engine/kernels/cpu/dnnl_conv.h"
 #include "engine/kernels/kernel.h"
 #include "engine/kernels/ref/conv_pool_util.h"
 #include "engine/kernels/ref/ref_util.h"
@@ -90,25 +89,6 @@ struct ConvEntry {
   Shape out_shape;  // of the output tensor (blocked: the 5-D physical shape)
 };
 
-// What a FusedConv adds to the convolution (nothing for a plain Conv).
-struct ConvFusion {
-  bool sum = false;            // input 3 (Z) is added before the activation
-  dnnl::algorithm act = dnnl::algorithm::undef;
-  float alpha = 0, beta = 0;
-  int64_t src_block = 0;       // 0: plain NCHW; 8/16: nChw<b>c
-  int64_t dst_block = 0;
-};
-
-// Reduced precision, from the node attributes the precision assignment sets
-// (engine/passes/assign_precision.cc). X and Y stay FP32 tensors: X is
-// converted (INT8: quantized with `input_scale`) by the reorder into the
-// primitive's layout, Y is produced in FP32 (INT8: the primitive's output
-// scales are input_scale x the weights' per-output-channel scales).
-struct ConvPrecision {
-  enum Kind { kFp32, kBf16, kInt8 } kind = kFp32;
-  float input_scale = 1;        // INT8: real value = input_scale * quantized
-  bool input_unsigned = false;  // INT8: X >= 0 (after a ReLU): u8, else s8
-};
 
 // NEREID_CONV_WINOGRAD=0 keeps every convolution direct (A/B and numerics
 // debugging).
@@ -127,8 +107,7 @@ memory::format_tag BlockedTag(int64_t block) {
 class DnnlConvKernel final : public Kernel {
  public:
   DnnlConvKernel(ref::WindowAttrs attrs, int64_t group, bool constant_w, int threads,
-                 std::unique_ptr<Kernel> reference, ConvFusion fusion = {},
-                 ConvPrecision precision = {})
+                 std::unique_ptr<Kernel> reference, ConvFusion fusion, ConvPrecision precision)
       : attrs_(std::move(attrs)),
         fusion_(fusion),
         precision_(precision),
@@ -418,14 +397,7 @@ class DnnlConvKernel final : public Kernel {
       if (!pd) pd = try_pd(entry->src_md, entry->dst_md);
       if (!pd) return entry;  // supported == false: the reference runs this shape
     } else {
-      entry->src_to_prim = dnnl::reorder(dnnl::reorder::primitive_desc(
-          CpuEngine(), entry->src_md, CpuEngine(), entry->prim_src_md));
-      entry->prim_to_dst = dnnl::reorder(dnnl::reorder::primitive_desc(
-          CpuEngine(), entry->prim_dst_md, CpuEngine(), entry->dst_md));
-      if (fusion_.sum) {
-        entry->dst_to_prim = dnnl::reorder(dnnl::reorder::primitive_desc(
-            CpuEngine(), entry->dst_md, CpuEngine(), entry->prim_dst_md));
-      }
+      MakeReorders(entry.get(), {}, /*to_dst=*/true);
     }
     entry->prim_w_md = pd->weights_desc();
     entry->scratch_md = pd->scratchpad_desc();
@@ -442,6 +414,22 @@ class DnnlConvKernel final : public Kernel {
     }
     entry->supported = true;
     return entry;
+  }
+
+  // The reorders between the caller's X/Y and the primitive's layouts:
+  // X in (with `src_attr`: INT8 quantization), and with `to_dst` Y out (and
+  // the residual Z in, for the sum post-op).
+  void MakeReorders(ConvEntry* entry, const dnnl::primitive_attr& src_attr, bool to_dst) const {
+    const dnnl::engine& eng = CpuEngine();
+    entry->src_to_prim = dnnl::reorder(
+        dnnl::reorder::primitive_desc(eng, entry->src_md, eng, entry->prim_src_md, src_attr));
+    if (!to_dst) return;
+    entry->prim_to_dst = dnnl::reorder(
+        dnnl::reorder::primitive_desc(eng, entry->prim_dst_md, eng, entry->dst_md));
+    if (fusion_.sum) {
+      entry->dst_to_prim = dnnl::reorder(
+          dnnl::reorder::primitive_desc(eng, entry->dst_md, eng, entry->prim_dst_md));
+    }
   }
 
   // BF16 / INT8 (see ConvPrecision). Weights are constant (the precision
@@ -506,16 +494,7 @@ class DnnlConvKernel final : public Kernel {
     entry->prim_dst_md = pd->dst_desc();
     dnnl::primitive_attr src_attr;
     if (int8) src_attr.set_output_scales(0, {1.0f / precision_.input_scale});
-    entry->src_to_prim = dnnl::reorder(dnnl::reorder::primitive_desc(
-        CpuEngine(), entry->src_md, CpuEngine(), entry->prim_src_md, src_attr));
-    if (!entry->dst_direct) {
-      entry->prim_to_dst = dnnl::reorder(dnnl::reorder::primitive_desc(
-          CpuEngine(), entry->prim_dst_md, CpuEngine(), entry->dst_md));
-      if (fusion_.sum) {
-        entry->dst_to_prim = dnnl::reorder(dnnl::reorder::primitive_desc(
-            CpuEngine(), entry->dst_md, CpuEngine(), entry->prim_dst_md));
-      }
-    }
+    MakeReorders(entry.get(), src_attr, /*to_dst=*/!entry->dst_direct);
     entry->prim_w_md = pd->weights_desc();
     entry->scratch_md = pd->scratchpad_desc();
     entry->reorder_w = true;
@@ -553,107 +532,13 @@ class DnnlConvKernel final : public Kernel {
   mutable std::deque<std::vector<int64_t>> order_;  // insertion order, GUARDED_BY(mu_)
 };
 
-// The precision attributes (engine/passes/assign_precision.h) of a node.
-StatusOr<ConvPrecision> ReadPrecision(const Node& node) {
-  ConvPrecision p;
-  ASSIGN_OR_RETURN(std::string kind, node.GetString(kPrecisionAttr, "fp32"));
-  if (kind == "fp32") return p;
-  if (kind == "bf16") {
-    p.kind = ConvPrecision::kBf16;
-    return p;
-  }
-  if (kind != "int8") return InvalidArgument(std::string(kPrecisionAttr) + " '" + kind + "'");
-  p.kind = ConvPrecision::kInt8;
-  ASSIGN_OR_RETURN(p.input_scale, node.GetFloat(kInputScaleAttr));
-  ASSIGN_OR_RETURN(int64_t unsigned_input, node.GetInt(kInputUnsignedAttr, 0));
-  p.input_unsigned = unsigned_input != 0;
-  if (!(p.input_scale > 0) || !std::isfinite(p.input_scale)) {
-    return InvalidArgument(std::string(kInputScaleAttr) + " must be a positive number");
-  }
-  return p;
-}
-
-StatusOr<std::unique_ptr<Kernel>> MakeDnnlConv(const KernelBuildContext& context) {
-  KernelFactory ref_factory = KernelRegistry::Global().FindReference("", "Conv");
-  if (ref_factory == nullptr) return Unimplemented("oneDNN Conv: no reference Conv kernel");
-  // The reference factory validates arity and attributes with the same
-  // messages; its errors are ours.
-  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, ref_factory(context));
-  for (size_t i = 0; i < context.input_dtypes.size(); ++i) {
-    DataType dt = context.input_dtypes[i];
-    if (dt != DataType::kInvalid && dt != DataType::kFp32) {
-      return Unimplemented("oneDNN Conv supports fp32 only, got " +
-                           std::string(DataTypeName(dt)));
-    }
-  }
-  const Tensor* w = context.constant_inputs.size() > 1 ? context.constant_inputs[1] : nullptr;
-  if (w != nullptr && (w->shape().size() < 3 || w->shape().size() > 5)) {
-    return Unimplemented("oneDNN Conv supports 1-D to 3-D convolutions only");
-  }
-  ASSIGN_OR_RETURN(ref::WindowAttrs attrs, ref::ParseWindowAttrs(context.node, "Conv", true, false));
-  ASSIGN_OR_RETURN(int64_t group, context.node.GetInt("group", 1));
-  ASSIGN_OR_RETURN(ConvPrecision precision, ReadPrecision(context.node));
-  return std::unique_ptr<Kernel>(new DnnlConvKernel(std::move(attrs), group, w != nullptr,
-                                                    context.intra_op_threads,
-                                                    std::move(reference), {}, precision));
-}
-
-StatusOr<std::unique_ptr<Kernel>> MakeDnnlFusedConv(const KernelBuildContext& context) {
-  KernelFactory ref_factory = KernelRegistry::Global().FindReference("nereid", "FusedConv");
-  if (ref_factory == nullptr) return Unimplemented("oneDNN FusedConv: no reference kernel");
-  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, ref_factory(context));
-  for (size_t i = 0; i < context.input_dtypes.size(); ++i) {
-    DataType dt = context.input_dtypes[i];
-    if (dt != DataType::kInvalid && dt != DataType::kFp32) {
-      return Unimplemented("oneDNN FusedConv supports fp32 only");
-    }
-  }
-  const Tensor* w = context.constant_inputs.size() > 1 ? context.constant_inputs[1] : nullptr;
-  if (w != nullptr && (w->shape().size() < 3 || w->shape().size() > 5)) {
-    return Unimplemented("oneDNN Conv supports 1-D to 3-D convolutions only");
-  }
-  const Node& node = context.node;
-  ConvFusion fusion;
-  fusion.sum = node.inputs.size() > 3 && node.inputs[3] != kNoValue;
-  ASSIGN_OR_RETURN(std::string act, node.GetString("activation", ""));
-  ASSIGN_OR_RETURN(fusion.alpha, node.GetFloat("activation_alpha", 0.0f));
-  ASSIGN_OR_RETURN(fusion.beta, node.GetFloat("activation_beta", 0.0f));
-  ASSIGN_OR_RETURN(fusion.src_block, node.GetInt("src_block", 0));
-  ASSIGN_OR_RETURN(fusion.dst_block, node.GetInt("dst_block", 0));
-  using dnnl::algorithm;
-  if (act.empty()) {
-    fusion.act = algorithm::undef;
-  } else if (act == "Relu") {
-    fusion.act = algorithm::eltwise_relu;
-    fusion.alpha = 0;
-  } else if (act == "LeakyRelu") {
-    fusion.act = algorithm::eltwise_relu;
-  } else if (act == "Clip") {
-    fusion.act = algorithm::eltwise_clip;
-    fusion.alpha = std::max(fusion.alpha, -std::numeric_limits<float>::max());
-    fusion.beta = std::min(fusion.beta, std::numeric_limits<float>::max());
-  } else if (act == "Sigmoid") {
-    fusion.act = algorithm::eltwise_logistic;
-  } else if (act == "Tanh") {
-    fusion.act = algorithm::eltwise_tanh;
-  } else if (act == "Elu") {
-    fusion.act = algorithm::eltwise_elu;
-  } else if (act == "HardSwish") {
-    fusion.act = algorithm::eltwise_hardswish;
-  } else {
-    return Unimplemented("oneDNN FusedConv: activation " + act);
-  }
-  ASSIGN_OR_RETURN(ref::WindowAttrs attrs, ref::ParseWindowAttrs(node, "Conv", true, false));
-  ASSIGN_OR_RETURN(int64_t group, node.GetInt("group", 1));
-  if (group < 1) return InvalidArgument("Conv attribute 'group' must be positive");
-  ASSIGN_OR_RETURN(ConvPrecision precision, ReadPrecision(node));
-  return std::unique_ptr<Kernel>(new DnnlConvKernel(std::move(attrs), group, w != nullptr,
-                                                    context.intra_op_threads,
-                                                    std::move(reference), fusion, precision));
-}
-
-NEREID_REGISTER_KERNEL_PRIORITY("", "Conv", MakeDnnlConv, 10);
-NEREID_REGISTER_KERNEL_PRIORITY("nereid", "FusedConv", MakeDnnlFusedConv, 10);
-
 }  // namespace
+
+std::unique_ptr<Kernel> NewDnnlConvKernel(ref::WindowAttrs attrs, int64_t group, bool constant_w,
+                                          int threads, std::unique_ptr<Kernel> reference,
+                                          ConvFusion fusion, ConvPrecision precision) {
+  return std::make_unique<DnnlConvKernel>(std::move(attrs), group, constant_w, threads,
+                                          std::move(reference), fusion, precision);
+}
+
 }  // namespace nereid::engine::cpu

@@ -1,0 +1,39 @@
+// The oneDNN convolution kernel (dnnl_conv.cc) as its factories
+// (dnnl_conv_factory.cc) build it: what a node adds to a plain convolution.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "engine/kernels/cpu/dnnl_common.h"
+#include "engine/kernels/kernel.h"
+#include "engine/kernels/ref/conv_pool_util.h"
+
+namespace nereid::engine::cpu {
+
+// What a FusedConv adds to the convolution (nothing for a plain Conv).
+struct ConvFusion {
+  bool sum = false;            // input 3 (Z) is added before the activation
+  dnnl::algorithm act = dnnl::algorithm::undef;
+  float alpha = 0, beta = 0;
+  int64_t src_block = 0;       // 0: plain NCHW; 8/16: nChw<b>c
+  int64_t dst_block = 0;
+};
+
+// Reduced precision, from the node attributes the precision assignment sets
+// (engine/passes/assign_precision.cc). X and Y stay FP32 tensors: X is
+// converted (INT8: quantized with `input_scale`) by the reorder into the
+// primitive's layout, Y is produced in FP32 (INT8: the primitive's output
+// scales are input_scale x the weights' per-output-channel scales).
+struct ConvPrecision {
+  enum Kind { kFp32, kBf16, kInt8 } kind = kFp32;
+  float input_scale = 1;        // INT8: real value = input_scale * quantized
+  bool input_unsigned = false;  // INT8: X >= 0 (after a ReLU): u8, else s8
+};
+
+// Conv / nereid.FusedConv on oneDNN; `reference` runs what it does not cover.
+std::unique_ptr<Kernel> NewDnnlConvKernel(ref::WindowAttrs attrs, int64_t group, bool constant_w,
+                                          int threads, std::unique_ptr<Kernel> reference,
+                                          ConvFusion fusion, ConvPrecision precision);
+
+}  // namespace nereid::engine::cpu

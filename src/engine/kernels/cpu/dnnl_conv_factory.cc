@@ -1,0 +1,116 @@
+// Conv and nereid.FusedConv factories for the oneDNN convolution kernel
+// (dnnl_conv.cc): attribute parsing, fusion and precision attributes, and
+// registration above the reference kernels.
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "engine/ir/precision_attrs.h"
+#include "engine/kernels/cpu/dnnl_conv.h"
+#include "engine/kernels/ref/ref_util.h"
+
+namespace nereid::engine::cpu {
+namespace {
+
+// The precision attributes (engine/passes/assign_precision.h) of a node.
+StatusOr<ConvPrecision> ReadPrecision(const Node& node) {
+  ConvPrecision p;
+  ASSIGN_OR_RETURN(std::string kind, node.GetString(kPrecisionAttr, "fp32"));
+  if (kind == "fp32") return p;
+  if (kind == "bf16") {
+    p.kind = ConvPrecision::kBf16;
+    return p;
+  }
+  if (kind != "int8") return InvalidArgument(std::string(kPrecisionAttr) + " '" + kind + "'");
+  p.kind = ConvPrecision::kInt8;
+  ASSIGN_OR_RETURN(p.input_scale, node.GetFloat(kInputScaleAttr));
+  ASSIGN_OR_RETURN(int64_t unsigned_input, node.GetInt(kInputUnsignedAttr, 0));
+  p.input_unsigned = unsigned_input != 0;
+  if (!(p.input_scale > 0) || !std::isfinite(p.input_scale)) {
+    return InvalidArgument(std::string(kInputScaleAttr) + " must be a positive number");
+  }
+  return p;
+}
+
+StatusOr<std::unique_ptr<Kernel>> MakeDnnlConv(const KernelBuildContext& context) {
+  KernelFactory ref_factory = KernelRegistry::Global().FindReference("", "Conv");
+  if (ref_factory == nullptr) return Unimplemented("oneDNN Conv: no reference Conv kernel");
+  // The reference factory validates arity and attributes with the same
+  // messages; its errors are ours.
+  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, ref_factory(context));
+  for (size_t i = 0; i < context.input_dtypes.size(); ++i) {
+    DataType dt = context.input_dtypes[i];
+    if (dt != DataType::kInvalid && dt != DataType::kFp32) {
+      return Unimplemented("oneDNN Conv supports fp32 only, got " +
+                           std::string(DataTypeName(dt)));
+    }
+  }
+  const Tensor* w = context.constant_inputs.size() > 1 ? context.constant_inputs[1] : nullptr;
+  if (w != nullptr && (w->shape().size() < 3 || w->shape().size() > 5)) {
+    return Unimplemented("oneDNN Conv supports 1-D to 3-D convolutions only");
+  }
+  ASSIGN_OR_RETURN(ref::WindowAttrs attrs, ref::ParseWindowAttrs(context.node, "Conv", true, false));
+  ASSIGN_OR_RETURN(int64_t group, context.node.GetInt("group", 1));
+  ASSIGN_OR_RETURN(ConvPrecision precision, ReadPrecision(context.node));
+  return NewDnnlConvKernel(std::move(attrs), group, w != nullptr, context.intra_op_threads,
+                           std::move(reference), {}, precision);
+}
+
+StatusOr<std::unique_ptr<Kernel>> MakeDnnlFusedConv(const KernelBuildContext& context) {
+  KernelFactory ref_factory = KernelRegistry::Global().FindReference("nereid", "FusedConv");
+  if (ref_factory == nullptr) return Unimplemented("oneDNN FusedConv: no reference kernel");
+  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, ref_factory(context));
+  for (size_t i = 0; i < context.input_dtypes.size(); ++i) {
+    DataType dt = context.input_dtypes[i];
+    if (dt != DataType::kInvalid && dt != DataType::kFp32) {
+      return Unimplemented("oneDNN FusedConv supports fp32 only");
+    }
+  }
+  const Tensor* w = context.constant_inputs.size() > 1 ? context.constant_inputs[1] : nullptr;
+  if (w != nullptr && (w->shape().size() < 3 || w->shape().size() > 5)) {
+    return Unimplemented("oneDNN Conv supports 1-D to 3-D convolutions only");
+  }
+  const Node& node = context.node;
+  ConvFusion fusion;
+  fusion.sum = node.inputs.size() > 3 && node.inputs[3] != kNoValue;
+  ASSIGN_OR_RETURN(std::string act, node.GetString("activation", ""));
+  ASSIGN_OR_RETURN(fusion.alpha, node.GetFloat("activation_alpha", 0.0f));
+  ASSIGN_OR_RETURN(fusion.beta, node.GetFloat("activation_beta", 0.0f));
+  ASSIGN_OR_RETURN(fusion.src_block, node.GetInt("src_block", 0));
+  ASSIGN_OR_RETURN(fusion.dst_block, node.GetInt("dst_block", 0));
+  using dnnl::algorithm;
+  if (act.empty()) {
+    fusion.act = algorithm::undef;
+  } else if (act == "Relu") {
+    fusion.act = algorithm::eltwise_relu;
+    fusion.alpha = 0;
+  } else if (act == "LeakyRelu") {
+    fusion.act = algorithm::eltwise_relu;
+  } else if (act == "Clip") {
+    fusion.act = algorithm::eltwise_clip;
+    fusion.alpha = std::max(fusion.alpha, -std::numeric_limits<float>::max());
+    fusion.beta = std::min(fusion.beta, std::numeric_limits<float>::max());
+  } else if (act == "Sigmoid") {
+    fusion.act = algorithm::eltwise_logistic;
+  } else if (act == "Tanh") {
+    fusion.act = algorithm::eltwise_tanh;
+  } else if (act == "Elu") {
+    fusion.act = algorithm::eltwise_elu;
+  } else if (act == "HardSwish") {
+    fusion.act = algorithm::eltwise_hardswish;
+  } else {
+    return Unimplemented("oneDNN FusedConv: activation " + act);
+  }
+  ASSIGN_OR_RETURN(ref::WindowAttrs attrs, ref::ParseWindowAttrs(node, "Conv", true, false));
+  ASSIGN_OR_RETURN(int64_t group, node.GetInt("group", 1));
+  if (group < 1) return InvalidArgument("Conv attribute 'group' must be positive");
+  ASSIGN_OR_RETURN(ConvPrecision precision, ReadPrecision(node));
+  return NewDnnlConvKernel(std::move(attrs), group, w != nullptr, context.intra_op_threads,
+                           std::move(reference), fusion, precision);
+}
+
+NEREID_REGISTER_KERNEL_PRIORITY("", "Conv", MakeDnnlConv, 10);
+NEREID_REGISTER_KERNEL_PRIORITY("nereid", "FusedConv", MakeDnnlFusedConv, 10);
+
+}  // namespace
+}  // namespace nereid::engine::cpu
