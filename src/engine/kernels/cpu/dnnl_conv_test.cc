@@ -100,6 +100,66 @@ double MaxRelError(const Tensor& a, const Tensor& b) {
   return worst;
 }
 
+// INT8 and BF16 (attributes of engine/ir/precision_attrs.h) against the FP32
+// reference: grouped and plain, signed and unsigned inputs, with a bias. The
+// error bound follows from the quantization steps: per output element at
+// most K terms, each off by half an input step times |w| plus half a weight
+// step times |x|.
+TEST(DnnlConvTest, Int8AndBf16StayWithinTheirQuantizationError) {
+  std::mt19937 rng(77);
+  for (int group : {1, 2}) {
+    for (bool is_unsigned : {true, false}) {
+      Tensor x = Random({2, 8, 9, 9}, rng);
+      if (is_unsigned) {
+        float* p = x.mutable_data_as<float>();
+        for (size_t i = 0; i < x.byte_size() / 4; ++i) p[i] = std::fabs(p[i]);
+      }
+      Tensor w = Random({16, 8 / group, 3, 3}, rng);
+      Tensor b = Random({16}, rng);
+      ConvCase base;
+      base.Ints("pads", {1, 1, 1, 1}).Int("group", group);
+      auto ref = base.Build(KernelRegistry::kReferencePriority, 3);
+      ASSERT_TRUE(ref.ok());
+      auto want = RunKernel(**ref, {&x, &w, &b});
+      ASSERT_TRUE(want.ok());
+
+      ConvCase q = base;
+      q.Str("nereid_precision", "int8").Int("nereid_input_unsigned", is_unsigned ? 1 : 0);
+      Attribute scale;
+      scale.kind = Attribute::Kind::kFloat;
+      scale.f = 1.0f / (is_unsigned ? 255 : 127);  // inputs within [-1, 1]
+      q.node.attributes["nereid_input_scale"] = scale;
+      auto int8 = q.Build(10, 3, &w);
+      ASSERT_TRUE(int8.ok()) << int8.status().message();
+      auto got = RunKernel(**int8, {&x, &w, &b});
+      ASSERT_TRUE(got.ok()) << got.status().message();
+      const double k = 8.0 / group * 9;
+      const double bound = k * (scale.f / 2 * 1.0 + 1.0 / 127 / 2 * 1.0) + 1e-4;
+      const float* a = got->data_as<float>();
+      const float* e = want->data_as<float>();
+      double worst = 0;
+      for (size_t i = 0; i < got->byte_size() / 4; ++i) worst = std::max(worst, double(std::fabs(a[i] - e[i])));
+      EXPECT_LT(worst, bound) << "group " << group << " unsigned " << is_unsigned;
+      EXPECT_GT(worst, 0.0);  // it did quantize
+
+      ConvCase h = base;
+      h.Str("nereid_precision", "bf16");
+      auto bf16 = h.Build(10, 3, &w);
+      ASSERT_TRUE(bf16.ok());
+      auto got16 = RunKernel(**bf16, {&x, &w, &b});
+      ASSERT_TRUE(got16.ok());
+      // BF16 keeps 8 significant bits: relative error per product ~2^-8.
+      EXPECT_LT(MaxRelError(*got16, *want), k * 2 * std::pow(2.0, -8));
+    }
+  }
+  ConvCase bad;
+  bad.Str("nereid_precision", "int4");
+  EXPECT_FALSE(bad.Build(10, 2).ok());
+  ConvCase no_scale;
+  no_scale.Str("nereid_precision", "int8");
+  EXPECT_FALSE(no_scale.Build(10, 2).ok());
+}
+
 TEST(DnnlConvTest, RegisteredAboveReference) {
   auto all = KernelRegistry::Global().FindAll("", "Conv");
   ASSERT_GE(all.size(), 2u);
