@@ -50,6 +50,7 @@ class ByteWriter {
   void Align(size_t alignment) {
     bytes_.resize((bytes_.size() + alignment - 1) / alignment * alignment, '\0');
   }
+  void Reserve(size_t size) { bytes_.reserve(size); }
   size_t size() const { return bytes_.size(); }
   std::string& bytes() { return bytes_; }
 

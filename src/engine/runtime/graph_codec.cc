@@ -178,8 +178,13 @@ void EncodeGraph(const Graph& graph, ByteWriter* structure, ByteWriter* weights)
     }
   }
   std::vector<int> ids;
-  for (const auto& [id, tensor] : graph.initializers) ids.push_back(id);
+  size_t weight_bytes = weights->size();
+  for (const auto& [id, tensor] : graph.initializers) {
+    ids.push_back(id);
+    weight_bytes += tensor.byte_size() + kWeightAlignment;
+  }
   std::sort(ids.begin(), ids.end());
+  weights->Reserve(weight_bytes);  // one allocation for 100 MB of weights, not a doubling series
   w.U32(static_cast<uint32_t>(ids.size()));
   for (int id : ids) {
     const Tensor& t = graph.initializers.at(id);

@@ -186,7 +186,11 @@ StatusOr<std::string> EncodePlanFile(const Graph& graph, const PlanInfo& info) {
       {"WGHT", std::move(weights.bytes())},
   };
   const size_t table_end = kPlanHeaderBytes + payloads.size() * kPlanSectionEntryBytes;
-  std::string file(table_end, '\0');
+  size_t total = table_end;
+  for (const auto& [tag, payload] : payloads) total += payload.size() + kSectionAlignment;
+  std::string file;
+  file.reserve(total);
+  file.resize(table_end, '\0');
   std::memcpy(file.data(), kPlanMagic.data(), kPlanMagic.size());
   Store<uint32_t>(&file, kVersionAt, kPlanFormatVersion);
   Store<uint32_t>(&file, kCountAt, static_cast<uint32_t>(payloads.size()));
