@@ -62,6 +62,7 @@ struct ServeFlags {
   std::string rate_limit = "off";
   std::vector<std::string> rate_limit_resources;
   std::vector<std::string> cache_config;
+  std::string cache_directory;  // compiled plans of ONNX models; empty: none
   std::vector<std::string> backend_config;
   std::string backend_directory;  // empty: <dir of the executable>/backends
 };
@@ -197,6 +198,10 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
   app->add_option("--backend-config", f->backend_config,
                   "BACKEND,SETTING=VALUE for a backend (repeatable); python: interpreter, "
                   "execute-timeout-seconds, initialize-timeout-seconds, shm-default-byte-size");
+  app->add_option("--cache-directory", f->cache_directory,
+                  "Where compiled plans of ONNX models are kept between runs (keyed by model, "
+                  "compile settings, CPU and engine version; default: none)")
+      ->type_name("DIR");
   app->add_option("--cache-config", f->cache_config,
                   "Response cache, Triton's form <cache>,<key>=<value> (repeatable): "
                   "local,size=BYTES; models with response_cache { enable: true } use it")
@@ -318,6 +323,7 @@ int Serve(const ServeFlags& f) {
   {
     backends::BuiltinBackendOptions bo;
     bo.backend_directory = f.backend_directory;
+    bo.plan_cache_directory = f.cache_directory;
     Status st;
     for (const auto& b : f.backend_config) {
       if (st.ok()) st = backends::ParseBackendConfig(b, &bo.settings);

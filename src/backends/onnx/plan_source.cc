@@ -1,0 +1,90 @@
+#include "backends/onnx/plan_source.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "backends/onnx/compile_settings.h"
+#include "common/logging.h"
+
+namespace nereid::backends {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double MsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+StatusOr<std::unique_ptr<engine::Plan>> Compile(const std::string& name, const std::string& path,
+                                                const OnnxCompileSettings& settings, int threads) {
+  engine::CompileOptions options = settings.options;
+  options.intra_op_threads = threads;
+  const auto start = Clock::now();
+  ASSIGN_OR_RETURN(auto plan, engine::CompileFileToPlan(path, options));
+  if (settings.given) {
+    NLOG(INFO) << "model '" << name << "': compiled " << path << " (" << settings.canonical
+               << ") in " << MsSince(start) << " ms";
+  }
+  return plan;
+}
+
+}  // namespace
+
+std::string ResolveModelPath(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return (fs::path(path) / "model.onnx").string();
+  return path;
+}
+
+StatusOr<std::unique_ptr<engine::Plan>> ObtainPlan(const inference::ModelConfig& config,
+                                                   const core::ModelFiles& files, int threads,
+                                                   const PlanCache* cache) {
+  const std::string& name = config.name();
+  const std::string path = ResolveModelPath(files.model_path);
+  ASSIGN_OR_RETURN(OnnxCompileSettings settings, ReadCompileSettings(config, files.model_dir));
+  if (config.platform() == "nereid_plan" || engine::IsPlanFile(path)) {
+    if (settings.given) {
+      return InvalidArgument(
+          "compile settings (precision, shapes, calibration, tuning budget) "
+          "apply to ONNX models, but " +
+          path + " is a compiled plan: its settings were fixed when it was compiled");
+    }
+    engine::PlanLoadOptions options;
+    options.intra_op_threads = threads;
+    const auto start = Clock::now();
+    ASSIGN_OR_RETURN(auto plan, engine::Plan::FromPlanFile(path, options));
+    NLOG(INFO) << "model '" << name << "': loaded plan file " << path << " in " << MsSince(start)
+               << " ms";
+    return plan;
+  }
+  if (cache == nullptr) return Compile(name, path, settings, threads);
+
+  const auto start = Clock::now();
+  ASSIGN_OR_RETURN(std::string key,
+                   PlanCache::Key(path, settings.canonical, settings.options.calibration_data));
+  const double key_ms = MsSince(start);
+  engine::PlanLoadOptions options;
+  options.intra_op_threads = threads;
+  auto cached = cache->Load(key, options);
+  if (cached.ok()) {
+    NLOG(INFO) << "model '" << name << "': loaded cached plan " << cache->PathFor(key) << " in "
+               << MsSince(start) << " ms (key " << key_ms << " ms)";
+    return cached;
+  }
+  if (cached.status().code() != StatusCode::kNotFound) {
+    NLOG(WARNING) << "model '" << name << "': cached plan is unusable, compiling the model again: "
+                  << cached.status().message();
+  }
+  ASSIGN_OR_RETURN(auto plan, Compile(name, path, settings, threads));
+  Status stored = cache->Store(key, *plan);
+  if (stored.ok()) {
+    NLOG(INFO) << "model '" << name << "': compiled and cached the plan as " << cache->PathFor(key)
+               << " in " << MsSince(start) << " ms";
+  } else {
+    NLOG(WARNING) << "model '" << name << "': cannot cache the compiled plan: " << stored.message();
+  }
+  return plan;
+}
+
+}  // namespace nereid::backends
