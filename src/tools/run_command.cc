@@ -136,7 +136,12 @@ int RunModel(const RunOptions& options) {
   co.intra_op_threads = options.threads;
   co.memory_planning = co.in_place = !options.no_memory_plan;
   auto t0 = std::chrono::steady_clock::now();
-  auto plan = engine::Plan::FromOnnxFile(options.model, co);
+  // A compiled plan (nereid compile) runs as it was compiled.
+  engine::PlanLoadOptions lo;
+  lo.intra_op_threads = co.intra_op_threads;
+  lo.memory_planning = lo.in_place = co.memory_planning;
+  auto plan = engine::IsPlanFile(options.model) ? engine::Plan::FromPlanFile(options.model, lo)
+                                                : engine::Plan::FromOnnxFile(options.model, co);
   auto t1 = std::chrono::steady_clock::now();
   if (!plan.ok()) {
     std::fprintf(stderr, "error: %s\n", plan.status().message().c_str());
