@@ -527,6 +527,7 @@ int Main(int argc, char** argv) {
     args.insert(args.begin(), "serve");
   }
   const bool perf_args = !args.empty() && args[0] == "perf";
+  const bool compile_args = !args.empty() && args[0] == "compile";
   if (want_help && (args.empty() || (args[0] != "serve" && args[0] != "run" &&
                                       args[0] != "compile" && !perf_args))) {
     std::cout << app.help() << "\n" << serve->help() << "\n" << run->help() << "\n"
@@ -541,7 +542,7 @@ int Main(int argc, char** argv) {
     // `nereid perf` exits 1 on any error, bad flags included (CLI11 uses 100+);
     // `nereid compile` exits 2 on bad flags, as on bad flag values.
     if (perf_args && code != 0) return 1;
-    return !args.empty() && args.back() == "compile" && code != 0 ? 2 : code;
+    return compile_args && code != 0 ? 2 : code;
   }
   if (serve->parsed()) return Serve(flags);
   if (perf->parsed()) return tools::perf::RunPerf(perf_options);
