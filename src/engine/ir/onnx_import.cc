@@ -304,7 +304,7 @@ StatusOr<Graph> ConvertModel(ModelProto& model, const ImportOptions& options) {
   Graph graph;
   graph.name = model.graph().name();
   RETURN_IF_ERROR(ImportOpsets(model, &graph));
-  RETURN_IF_ERROR(ApplyInputDims(&model, options));
+  RETURN_IF_ERROR(ApplyInputDims(&model, options).WithPrefix("input shapes to fix"));
   InferShapesBestEffort(&model, options);
   const onnx::GraphProto& g = model.graph();
   RETURN_IF_ERROR(ImportInitializers(g, options.external_data_dir, &graph));

@@ -95,47 +95,42 @@ StatusOr<std::unique_ptr<Plan>> Compile(std::string_view onnx_bytes, const Compi
   ImportOptions import;
   import.infer_shapes_for = [](std::string_view domain, std::string_view op_type) {
     return KernelRegistry::Global().Find(domain, op_type) != nullptr;
-};
-import.external_data_dir = external_data_dir;
-for (auto& [name, dims] : FixedDimsOf(options.shape_profile)) import.input_dims[name] = dims;
-auto imported = ImportOnnxModel(onnx_bytes, import);
-if (!imported.ok()) {
-  return options.shape_profile.empty() ? imported.status()
-                                       : imported.status().WithPrefix("shape profile");
-}
-Graph graph = std::move(imported).value();
-RETURN_IF_ERROR(CheckShapeProfile(options.shape_profile, InputsOf(graph)));
+  };
+  import.external_data_dir = external_data_dir;
+  for (auto& [name, dims] : FixedDimsOf(options.shape_profile)) import.input_dims[name] = dims;
+  ASSIGN_OR_RETURN(Graph graph, ImportOnnxModel(onnx_bytes, import));
+  RETURN_IF_ERROR(CheckShapeProfile(options.shape_profile, InputsOf(graph)));
 
-PlanInfo info;
-info.engine_version = std::string(kEngineVersion);
-info.onednn_version = OneDnnVersion();
-info.compiled_on_cpu_features = DetectCpuFeatures();
-info.precision = options.precision;
-info.calibrator = options.calibrator;
-info.calibration_data = options.calibration_data;
-info.tuning_budget_ms = options.tuning_budget_ms;
-info.shape_profile = options.shape_profile;
-info.optimize = options.optimize;
-info.disabled_passes = options.disabled_passes;
-if (options.optimize) {
-  RETURN_IF_ERROR(CheckNodes(graph));
-  PassContext context;
-  context.intra_op_threads = options.intra_op_threads;
-  context.reference_kernels_only = options.reference_kernels_only;
-  context.disabled = options.disabled_passes;
-  std::vector<PassStats> stats;
-  PassObserver observer;
-  if (progress) {
-    observer = [&](size_t index, size_t count, std::string_view name) {
-      progress({"passes", static_cast<int64_t>(index), static_cast<int64_t>(count), name});
-    };
+  PlanInfo info;
+  info.engine_version = std::string(kEngineVersion);
+  info.onednn_version = OneDnnVersion();
+  info.compiled_on_cpu_features = DetectCpuFeatures();
+  info.precision = options.precision;
+  info.calibrator = options.calibrator;
+  info.calibration_data = options.calibration_data;
+  info.tuning_budget_ms = options.tuning_budget_ms;
+  info.shape_profile = options.shape_profile;
+  info.optimize = options.optimize;
+  info.disabled_passes = options.disabled_passes;
+  if (options.optimize) {
+    RETURN_IF_ERROR(CheckNodes(graph));
+    PassContext context;
+    context.intra_op_threads = options.intra_op_threads;
+    context.reference_kernels_only = options.reference_kernels_only;
+    context.disabled = options.disabled_passes;
+    std::vector<PassStats> stats;
+    PassObserver observer;
+    if (progress) {
+      observer = [&](size_t index, size_t count, std::string_view name) {
+        progress({"passes", static_cast<int64_t>(index), static_cast<int64_t>(count), name});
+      };
+    }
+    RETURN_IF_ERROR(RunPasses(&graph, context, &stats, observer));
+    for (const PassStats& s : stats) info.passes.push_back({s.name, s.rewrites, s.ms});
   }
-  RETURN_IF_ERROR(RunPasses(&graph, context, &stats, observer));
-  for (const PassStats& s : stats) info.passes.push_back({s.name, s.rewrites, s.ms});
+  info.required_cpu_features = RequiredCpuFeatures(graph);
+  return GraphPlan::Create(std::move(graph), SettingsOf(options), std::move(info), progress);
 }
-info.required_cpu_features = RequiredCpuFeatures(graph);
-return GraphPlan::Create(std::move(graph), SettingsOf(options), std::move(info), progress);
-}  // namespace
 
 // Import and build may allocate large initializers; keep exceptions inside.
 template <typename Fn>
@@ -167,7 +162,7 @@ StatusOr<std::unique_ptr<Plan>> Load(std::shared_ptr<char> buffer, size_t size,
   return GraphPlan::Create(std::move(file.graph), SettingsOf(options), std::move(file.info));
 }
 
-}  // namespace nereid::engine
+}  // namespace
 
 std::string_view PrecisionName(Precision precision) {
   switch (precision) {
