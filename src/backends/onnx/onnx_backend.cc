@@ -19,6 +19,8 @@ namespace fs = std::filesystem;
 
 inference::DataType ToConfigType(DataType dt) { return static_cast<inference::DataType>(dt); }
 
+int Cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
 bool FirstDimVariable(const engine::ValueInfo& v) { return !v.shape.empty() && v.shape[0] == -1; }
 
 // The largest batch the plan's shape profile allows (the smallest max[0]
@@ -209,8 +211,10 @@ OnnxBackend::OnnxBackend(std::shared_ptr<const PlanCache> cache) : cache_(std::m
 
 Status OnnxBackend::AutoCompleteConfig(const core::ModelFiles& files,
                                        inference::ModelConfig* config) {
-  // The same plan Load() will use (with a cache, Load then finds it there).
-  ASSIGN_OR_RETURN(auto plan, ObtainPlan(*config, files, 1, cache_.get()));
+  // Built with the threads Load() will use, and handed to it.
+  ASSIGN_OR_RETURN(int threads, OnnxIntraOpThreads(*config, Cores()));
+  ASSIGN_OR_RETURN(std::unique_ptr<engine::Plan> plan,
+                   ObtainPlan(*config, files, threads, cache_.get()));
   bool can_batch = true;
   for (const auto& v : plan->inputs()) can_batch &= FirstDimVariable(v);
   for (const auto& v : plan->outputs()) can_batch &= FirstDimVariable(v);
@@ -244,14 +248,17 @@ Status OnnxBackend::AutoCompleteConfig(const core::ModelFiles& files,
   };
   fill(plan->inputs(), config->mutable_input());
   fill(plan->outputs(), config->mutable_output());
+  handoff_.Put(PlanHandoff::Key(*config, files, threads), std::move(plan));
   return Status::Ok();
 }
 
 StatusOr<std::unique_ptr<core::BackendModel>> OnnxBackend::Load(
     const inference::ModelConfig& config, const core::ModelFiles& files) {
-  ASSIGN_OR_RETURN(int threads,
-                   OnnxIntraOpThreads(config, std::max(1u, std::thread::hardware_concurrency())));
-  ASSIGN_OR_RETURN(auto plan, ObtainPlan(config, files, threads, cache_.get()));
+  ASSIGN_OR_RETURN(int threads, OnnxIntraOpThreads(config, Cores()));
+  std::unique_ptr<engine::Plan> plan = handoff_.Take(PlanHandoff::Key(config, files, threads));
+  if (plan == nullptr) {
+    ASSIGN_OR_RETURN(plan, ObtainPlan(config, files, threads, cache_.get()));
+  }
   NLOG(INFO) << "model '" << config.name() << "': " << threads
              << " intra-op thread(s) per instance";
   bool batched = config.max_batch_size() > 0;

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "backends/onnx/plan_cache.h"
+#include "backends/onnx/plan_source.h"
 #include "core/backend/backend.h"
 #include "proto/model_config.pb.h"
 
@@ -39,6 +40,7 @@ class OnnxBackend final : public core::Backend {
 
  private:
   std::shared_ptr<const PlanCache> cache_;
+  PlanHandoff handoff_;  // auto-complete's plan, for the Load that follows
 };
 
 }  // namespace nereid::backends

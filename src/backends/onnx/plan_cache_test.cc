@@ -126,3 +126,36 @@ TEST_F(PlanCacheTest, PlanFilesAreLoadedAndRefuseCompileSettings) {
 
 }  // namespace
 }  // namespace nereid::backends
+
+namespace nereid::backends {
+namespace {
+
+TEST_F(PlanCacheTest, HandoffGivesAutoCompletesPlanToTheLoadThatFollows) {
+  inference::ModelConfig config;
+  config.set_name("digits");
+  const std::string key = PlanHandoff::Key(config, Files(), 2);
+  ASSERT_FALSE(key.empty());
+  EXPECT_EQ(PlanHandoff::Key(config, Files(), 2), key);
+  EXPECT_NE(PlanHandoff::Key(config, Files(), 1), key);  // other threads
+  (*config.mutable_parameters())["precision"].set_string_value("fp32");
+  EXPECT_EQ(PlanHandoff::Key(config, Files(), 2), key);  // the default, spelled out
+  (*config.mutable_parameters())["shapes"].set_string_value("pixels:1x64");
+  EXPECT_NE(PlanHandoff::Key(config, Files(), 2), key);  // other settings
+  config.clear_parameters();
+
+  PlanHandoff handoff;
+  handoff.Put(key, std::move(engine::CompileFileToPlan(model_, {})).value());
+  EXPECT_EQ(handoff.Take(key + "x"), nullptr);
+  EXPECT_NE(handoff.Take(key), nullptr);
+  EXPECT_EQ(handoff.Take(key), nullptr);  // taken once
+
+  // A file of the model changing in between changes the key.
+  handoff.Put(key, std::move(engine::CompileFileToPlan(model_, {})).value());
+  {
+    std::ofstream(root_ / "model" / "1" / "weights.bin") << "new external data";
+  }
+  EXPECT_EQ(handoff.Take(PlanHandoff::Key(config, Files(), 2)), nullptr);
+}
+
+}  // namespace
+}  // namespace nereid::backends

@@ -87,4 +87,35 @@ StatusOr<std::unique_ptr<engine::Plan>> ObtainPlan(const inference::ModelConfig&
   return plan;
 }
 
+std::string PlanHandoff::Key(const inference::ModelConfig& config, const core::ModelFiles& files,
+                             int threads) {
+  const fs::path path = ResolveModelPath(files.model_path);
+  auto settings = ReadCompileSettings(config, files.model_dir);
+  if (!settings.ok()) return "";
+  std::string key = path.string() + "\n" + config.platform() + "\n" + std::to_string(threads) +
+                    "\n" + settings->canonical;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(path.parent_path(), ec);
+       !ec && it != fs::end(it); it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    const auto mtime = fs::last_write_time(it->path(), ec).time_since_epoch().count();
+    key += "\n" + it->path().string() + ":" + std::to_string(it->file_size(ec)) + ":" +
+           std::to_string(mtime);
+  }
+  return ec ? std::string() : key;
+}
+
+void PlanHandoff::Put(std::string key, std::unique_ptr<engine::Plan> plan) {
+  std::lock_guard<std::mutex> lock(mu_);
+  key_ = std::move(key);
+  plan_ = key_.empty() ? nullptr : std::move(plan);
+}
+
+std::unique_ptr<engine::Plan> PlanHandoff::Take(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (key.empty() || key != key_) return nullptr;
+  key_.clear();
+  return std::move(plan_);
+}
+
 }  // namespace nereid::backends
