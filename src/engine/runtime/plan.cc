@@ -159,6 +159,10 @@ StatusOr<std::unique_ptr<Plan>> Load(std::shared_ptr<char> buffer, size_t size,
       options.cpu_features ? *options.cpu_features : DetectCpuFeatures();
   ASSIGN_OR_RETURN(PlanFile file,
                    DecodePlanFile(std::string_view(buffer.get(), size), buffer, cpu));
+  // Checked at compile time; a stored profile that does not fit the stored
+  // graph means the file was not written by CompileToPlan.
+  RETURN_IF_ERROR(CheckShapeProfile(file.info.shape_profile, InputsOf(file.graph))
+                      .WithPrefix("the plan's shape profile does not fit its graph"));
   return GraphPlan::Create(std::move(file.graph), SettingsOf(options), std::move(file.info));
 }
 

@@ -292,5 +292,17 @@ TEST(PlanFileTest, KernelListMustMatchTheGraph) {
   EXPECT_EQ((*loaded)->info().kernels[1].params, std::string("\x01\x00tuned", 7));
 }
 
+TEST(PlanFileTest, StoredProfileMustFitTheStoredGraph) {
+  auto compiled = Compile(ConvModel());
+  ASSERT_NE(compiled, nullptr);
+  auto file = DecodePlanFile(Bytes(*compiled), nullptr, DetectCpuFeatures());
+  ASSERT_TRUE(file.ok());
+  PlanInfo info = file->info;
+  info.shape_profile = {{"nope", {1}, {1}, {1}}};
+  auto plan = Plan::FromPlanBytes(*EncodePlanFile(file->graph, info), PlanLoadOptions{});
+  EXPECT_EQ(plan.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(plan.status().message(), HasSubstr("shape profile does not fit its graph"));
+}
+
 }  // namespace
 }  // namespace nereid::engine
