@@ -162,7 +162,9 @@ TEST(PlanFileTest, WrongMagicIsNotAPlan) {
 TEST(PlanFileTest, OtherEngineOrFormatVersionIsRefused) {
   auto compiled = Compile(ConvModel());
   ASSERT_NE(compiled, nullptr);
-  auto file = DecodePlanFile(Bytes(*compiled), nullptr, DetectCpuFeatures());
+  // The decoded initializers point into `original` (no owner): keep it.
+  const std::string original = Bytes(*compiled);
+  auto file = DecodePlanFile(original, nullptr, DetectCpuFeatures());
   ASSERT_TRUE(file.ok()) << file.status().ToString();
   PlanInfo info = file->info;
   info.engine_version = "0.0.9";
@@ -183,7 +185,9 @@ TEST(PlanFileTest, OtherEngineOrFormatVersionIsRefused) {
 TEST(PlanFileTest, MissingCpuFeatureIsRefusedNamingIt) {
   auto compiled = Compile(ConvModel());
   ASSERT_NE(compiled, nullptr);
-  auto file = DecodePlanFile(Bytes(*compiled), nullptr, DetectCpuFeatures());
+  // The decoded initializers point into `original` (no owner): keep it.
+  const std::string original = Bytes(*compiled);
+  auto file = DecodePlanFile(original, nullptr, DetectCpuFeatures());
   ASSERT_TRUE(file.ok());
   PlanInfo info = file->info;
   info.required_cpu_features = {"avx2", "amx_int8"};
@@ -270,7 +274,9 @@ TEST(PlanFileTest, CorruptedByteInAnySectionIsAChecksumError) {
 TEST(PlanFileTest, KernelListMustMatchTheGraph) {
   auto compiled = Compile(ConvModel());
   ASSERT_NE(compiled, nullptr);
-  auto file = DecodePlanFile(Bytes(*compiled), nullptr, DetectCpuFeatures());
+  // The decoded initializers point into `original` (no owner): keep it.
+  const std::string original = Bytes(*compiled);
+  auto file = DecodePlanFile(original, nullptr, DetectCpuFeatures());
   ASSERT_TRUE(file.ok());
   PlanInfo info = file->info;
   info.kernels[0].priority = 12345;
@@ -295,7 +301,9 @@ TEST(PlanFileTest, KernelListMustMatchTheGraph) {
 TEST(PlanFileTest, StoredProfileMustFitTheStoredGraph) {
   auto compiled = Compile(ConvModel());
   ASSERT_NE(compiled, nullptr);
-  auto file = DecodePlanFile(Bytes(*compiled), nullptr, DetectCpuFeatures());
+  // The decoded initializers point into `original` (no owner): keep it.
+  const std::string original = Bytes(*compiled);
+  auto file = DecodePlanFile(original, nullptr, DetectCpuFeatures());
   ASSERT_TRUE(file.ok());
   PlanInfo info = file->info;
   info.shape_profile = {{"nope", {1}, {1}, {1}}};
