@@ -226,7 +226,7 @@ void AddCompileFlags(CLI::App* app, tools::CompileCommandOptions* o) {
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16", "int8", "best"}));
   app->add_option("--calibration-data", o->calibration_data,
-                  "Directory of calibration inputs (.npy) for int8/best")
+                  "Directory of calibration inputs for int8/best")
       ->type_name("DIR");
   app->add_option("--calibrator", o->calibrator, "INT8 calibration method")
       ->capture_default_str()
