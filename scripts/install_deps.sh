@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
-  libboost-dev rapidjson-dev libsimdjson-dev libcli11-dev zlib1g-dev
+  libboost-dev rapidjson-dev libsimdjson-dev libcli11-dev zlib1g-dev libssl-dev
   libonnx-dev libonnx-testdata libdnnl-dev ocl-icd-opencl-dev
   libtorch-dev python3-torch python3-torchvision
   libgtest-dev libgmock-dev

@@ -2,6 +2,7 @@
 
 #include "backends/identity/identity_backend.h"
 #include "backends/onnx/onnx_backend.h"
+#include "backends/onnx/plan_cache.h"
 #include "backends/plugin_backend.h"
 #include "backends/python/python_backend.h"
 
@@ -29,7 +30,11 @@ Status RegisterBuiltinBackends(core::BackendRegistry* registry,
     }
   }
   registry->Register(std::make_shared<IdentityBackend>());
-  registry->Register(std::make_shared<OnnxBackend>(), {"nereid"});
+  std::shared_ptr<const PlanCache> plan_cache;
+  if (!options.plan_cache_directory.empty()) {
+    ASSIGN_OR_RETURN(plan_cache, PlanCache::Create(options.plan_cache_directory));
+  }
+  registry->Register(std::make_shared<OnnxBackend>(std::move(plan_cache)), {"nereid"});
   registry->Register(std::make_shared<PythonBackend>(std::move(python)));
 
   PluginBackendOptions torch;

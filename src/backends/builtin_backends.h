@@ -22,12 +22,16 @@ struct BuiltinBackendOptions {
   std::string backend_directory;
   // --backend-config settings.
   BackendSettings settings;
+  // --cache-directory: where the ONNX backend keeps compiled plans (created
+  // when missing); empty: no plan cache.
+  std::string plan_cache_directory;
 };
 
 // Registers "identity", the ONNX backend ("onnxruntime", alias "nereid"),
 // the Python backend ("python") and "pytorch" (TorchScript), a plugin loaded
 // on first use. In a build without libtorch "pytorch" stays registered and
-// every load fails saying so. Fails on settings no backend knows.
+// every load fails saying so. Fails on settings no backend knows and on a
+// plan cache directory that cannot be created.
 Status RegisterBuiltinBackends(core::BackendRegistry* registry,
                                const BuiltinBackendOptions& options = {});
 

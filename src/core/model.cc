@@ -6,11 +6,13 @@
 #include <fstream>
 #include <iterator>
 #include <set>
+#include <thread>
 
 #include "core/request/classification.h"
 
 #include "core/scheduler/dynamic_batch_scheduler.h"
 #include "core/scheduler/sequence_batcher.h"
+#include "core/warmup.h"
 
 namespace nereid::core {
 namespace {
@@ -163,7 +165,11 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
                                                const Options& options, Clock& clock) {
   std::shared_ptr<Model> model(new Model(std::move(config), version));
   RETURN_IF_ERROR(model->LoadLabels(options));
+  // Malformed samples fail the load before any instance is made.
+  ASSIGN_OR_RETURN(std::vector<WarmupSample> warmup,
+                   BuildWarmupSamples(model->config_, options.model_dir));
   std::vector<std::unique_ptr<ModelInstance>> instances;
+  std::vector<std::string> instance_names;
   std::vector<std::unique_ptr<RateLimiter::Client>> limits;
   const bool limited = options.rate_limiter && options.rate_limiter->enabled();
   if (limited) model->rate_limiter_ = options.rate_limiter;
@@ -186,6 +192,22 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
       auto inst = backend_model->CreateInstance(io);
       if (!inst.ok()) return inst.status().WithPrefix("creating instance " + io.name);
       instances.push_back(std::move(inst).value());
+      instance_names.push_back(io.name);
+    }
+  }
+  if (!warmup.empty()) {
+    // Before the scheduler exists: nothing else can reach the instances.
+    // Each runs on a thread of its own, as it will when serving, so state a
+    // backend keeps per thread is not left on the loading thread.
+    auto validate = [&](InferenceRequest* request) { return model->Validate(request); };
+    for (size_t i = 0; i < instances.size(); ++i) {
+      Status warmed;
+      std::thread runner([&] {
+        warmed = RunWarmup(model->config_, warmup, instances[i].get(), instance_names[i],
+                           validate);
+      });
+      runner.join();
+      RETURN_IF_ERROR(warmed);
     }
   }
   model->backend_model_ = std::move(backend_model);

@@ -2,6 +2,7 @@
 //
 //   nereid serve --model-repository DIR [flags]   (also: nereid --model-repository DIR)
 //   nereid run MODEL.onnx [flags]                  (tools/run_command.h)
+//   nereid compile MODEL.onnx -o MODEL.plan [flags] (tools/compile/compile_command.h)
 //   nereid perf -m MODEL [flags]                   (tools/perf/perf_command.h)
 //
 // Flags keep tritonserver's names and meanings. Start-up: parse flags ->
@@ -22,6 +23,7 @@
 #include "server/grpc/grpc_server.h"
 #include "server/http/http_server.h"
 #include "server/metrics/metrics_service.h"
+#include "tools/compile/compile_command.h"
 #include "tools/perf/perf_command.h"
 #include "tools/run_command.h"
 
@@ -62,6 +64,7 @@ struct ServeFlags {
   std::string rate_limit = "off";
   std::vector<std::string> rate_limit_resources;
   std::vector<std::string> cache_config;
+  std::string cache_directory;  // compiled plans of ONNX models; empty: none
   std::vector<std::string> backend_config;
   std::string backend_directory;  // empty: <dir of the executable>/backends
 };
@@ -197,6 +200,10 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
   app->add_option("--backend-config", f->backend_config,
                   "BACKEND,SETTING=VALUE for a backend (repeatable); python: interpreter, "
                   "execute-timeout-seconds, initialize-timeout-seconds, shm-default-byte-size");
+  app->add_option("--cache-directory", f->cache_directory,
+                  "Where compiled plans of ONNX models are kept between runs (keyed by model, "
+                  "compile settings, CPU and engine version; default: none)")
+      ->type_name("DIR");
   app->add_option("--cache-config", f->cache_config,
                   "Response cache, Triton's form <cache>,<key>=<value> (repeatable): "
                   "local,size=BYTES; models with response_cache { enable: true } use it")
@@ -208,6 +215,39 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
       ->check(CLI::ExistingDirectory);
   app->add_flag("--allow-client-shm", f->allow_client_shm,
                 "Allow clients to register system shared memory for inputs/outputs (default false)");
+}
+
+// trtexec's flag names where they fit (--shapes, --min-shapes, --opt-shapes,
+// --max-shapes, --verbose); precision is one flag instead of --fp16/--int8.
+void AddCompileFlags(CLI::App* app, tools::CompileCommandOptions* o) {
+  app->add_option("model", o->model, "ONNX model file")->required();
+  app->add_option("-o,--output", o->output, "Plan file to write")->required()->type_name("FILE");
+  app->add_option("--precision", o->precision, "Precision of convolutions and matrix products")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16", "int8", "best"}));
+  app->add_option("--calibration-data", o->calibration_data,
+                  "Directory of calibration inputs for int8/best")
+      ->type_name("DIR");
+  app->add_option("--calibrator", o->calibrator, "INT8 calibration method")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"minmax", "percentile", "entropy"}));
+  app->add_option("--shapes", o->shapes, "Fixed input shapes: name:1x3x224x224,...")
+      ->type_name("SHAPES");
+  app->add_option("--min-shapes", o->min_shapes, "Smallest input shapes of the profile")
+      ->type_name("SHAPES");
+  app->add_option("--opt-shapes", o->opt_shapes,
+                  "Shapes compile-time work uses (default: the max shapes)")
+      ->type_name("SHAPES");
+  app->add_option("--max-shapes", o->max_shapes, "Largest input shapes of the profile")
+      ->type_name("SHAPES");
+  app->add_option("--tuning-budget-ms", o->tuning_budget_ms,
+                  "Time kernel auto-tuning may spend (recorded; no auto-tuner yet)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--threads", o->threads, "Intra-op threads of the first run")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  app->add_flag("--verbose", o->verbose, "Print the passes applied and every node's kernel");
 }
 
 // perf_analyzer's flag names where they fit (-m -x -u -i -b -p --concurrency-range
@@ -318,6 +358,7 @@ int Serve(const ServeFlags& f) {
   {
     backends::BuiltinBackendOptions bo;
     bo.backend_directory = f.backend_directory;
+    bo.plan_cache_directory = f.cache_directory;
     Status st;
     for (const auto& b : f.backend_config) {
       if (st.ok()) st = backends::ParseBackendConfig(b, &bo.settings);
@@ -469,6 +510,10 @@ int Main(int argc, char** argv) {
                 "Time every step (fused node) and print the slowest steps and op types");
   run->add_flag("--no-memory-plan", run_options.no_memory_plan,
                 "Every tensor from the heap: no per-shape arena, no in-place kernels (A/B)");
+  tools::CompileCommandOptions compile_options;
+  CLI::App* compile = app.add_subcommand(
+      "compile", "Compile an ONNX model into a plan file (trtexec's flag names where they fit)");
+  AddCompileFlags(compile, &compile_options);
   tools::perf::PerfOptions perf_options;
   CLI::App* perf = app.add_subcommand(
       "perf", "Closed-loop load generator for a running server (perf_analyzer's role)");
@@ -482,9 +527,11 @@ int Main(int argc, char** argv) {
     args.insert(args.begin(), "serve");
   }
   const bool perf_args = !args.empty() && args[0] == "perf";
-  if (want_help && (args.empty() || (args[0] != "serve" && args[0] != "run" && !perf_args))) {
+  const bool compile_args = !args.empty() && args[0] == "compile";
+  if (want_help && (args.empty() || (args[0] != "serve" && args[0] != "run" &&
+                                      args[0] != "compile" && !perf_args))) {
     std::cout << app.help() << "\n" << serve->help() << "\n" << run->help() << "\n"
-              << perf->help();
+              << compile->help() << "\n" << perf->help();
     return args.empty() ? 1 : 0;
   }
   std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
@@ -492,11 +539,14 @@ int Main(int argc, char** argv) {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
-    // `nereid perf` exits 1 on any error, bad flags included (CLI11 uses 100+).
-    return perf_args && code != 0 ? 1 : code;
+    // `nereid perf` exits 1 on any error, bad flags included (CLI11 uses 100+);
+    // `nereid compile` exits 2 on bad flags, as on bad flag values.
+    if (perf_args && code != 0) return 1;
+    return compile_args && code != 0 ? 2 : code;
   }
   if (serve->parsed()) return Serve(flags);
   if (perf->parsed()) return tools::perf::RunPerf(perf_options);
+  if (compile->parsed()) return tools::RunCompile(compile_options);
   if (run->parsed()) {
     for (const auto& in : run_inputs) {
       size_t eq = in.find('=');

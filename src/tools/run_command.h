@@ -1,6 +1,7 @@
-// `nereid run`: one-shot local inference of an ONNX model on Nereid's engine.
+// `nereid run`: one-shot local inference of an ONNX model, or of a compiled
+// plan (`nereid compile`'s output, recognized by its magic), on Nereid's engine.
 //
-//   nereid run MODEL.onnx [--input NAME=FILE.npy ...] [--batch N] [--iterations K]
+//   nereid run MODEL.onnx|MODEL.plan [--input NAME=FILE.npy ...] [--batch N] [--iterations K]
 //              [--warmup W] [--threads T] [--save-outputs DIR]
 //              [--profile] [--no-memory-plan]
 //

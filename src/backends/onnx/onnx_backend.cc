@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <charconv>
-#include <filesystem>
 #include <map>
 #include <set>
 #include <thread>
 
 #include "backends/onnx/batch_io.h"
+#include "backends/onnx/plan_source.h"
 #include "common/logging.h"
 #include "engine/runtime/plan.h"
 #include "proto/model_config.pb.h"
@@ -17,23 +17,22 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Triton accepts a directory named model.onnx holding model.onnx (external
-// data lives beside it).
-std::string ResolveModelPath(const std::string& path) {
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) return (fs::path(path) / "model.onnx").string();
-  return path;
-}
-
-StatusOr<std::unique_ptr<engine::Plan>> CompileFile(const std::string& path, int threads) {
-  engine::CompileOptions options;
-  options.intra_op_threads = threads;
-  return engine::Plan::FromOnnxFile(ResolveModelPath(path), options);
-}
-
 inference::DataType ToConfigType(DataType dt) { return static_cast<inference::DataType>(dt); }
 
+int Cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
 bool FirstDimVariable(const engine::ValueInfo& v) { return !v.shape.empty() && v.shape[0] == -1; }
+
+// The largest batch the plan's shape profile allows (the smallest max[0]
+// among its ranges), or -1 when no range bounds the batch dimension.
+int64_t ProfileMaxBatch(const engine::Plan& plan) {
+  int64_t max_batch = -1;
+  for (const engine::InputShapeRange& r : plan.info().shape_profile) {
+    if (r.max.empty()) continue;
+    max_batch = max_batch < 0 ? r.max[0] : std::min(max_batch, r.max[0]);
+  }
+  return max_batch;
+}
 
 template <typename ConfigTensor>
 void FillTensor(const engine::ValueInfo& v, bool batched, ConfigTensor* t) {
@@ -208,15 +207,22 @@ StatusOr<int> OnnxIntraOpThreads(const inference::ModelConfig& config, int cores
 }
 
 
+OnnxBackend::OnnxBackend(std::shared_ptr<const PlanCache> cache) : cache_(std::move(cache)) {}
+
 Status OnnxBackend::AutoCompleteConfig(const core::ModelFiles& files,
                                        inference::ModelConfig* config) {
-  ASSIGN_OR_RETURN(auto plan, CompileFile(files.model_path, 1));
+  // Built with the threads Load() will use, and handed to it.
+  ASSIGN_OR_RETURN(int threads, OnnxIntraOpThreads(*config, Cores()));
+  ASSIGN_OR_RETURN(std::unique_ptr<engine::Plan> plan,
+                   ObtainPlan(*config, files, threads, cache_.get()));
   bool can_batch = true;
   for (const auto& v : plan->inputs()) can_batch &= FirstDimVariable(v);
   for (const auto& v : plan->outputs()) can_batch &= FirstDimVariable(v);
   if (config->input_size() == 0 && config->output_size() == 0 &&
       config->max_batch_size() == 0 && can_batch) {
-    config->set_max_batch_size(4);  // Triton's default-max-batch-size
+    // Triton's default-max-batch-size, or what the plan's profile allows.
+    const int64_t profile_max = ProfileMaxBatch(*plan);
+    config->set_max_batch_size(static_cast<int32_t>(profile_max > 0 ? profile_max : 4));
   }
   bool batched = config->max_batch_size() > 0;
   // Control and state tensors of the sequence batcher are not client tensors.
@@ -242,17 +248,26 @@ Status OnnxBackend::AutoCompleteConfig(const core::ModelFiles& files,
   };
   fill(plan->inputs(), config->mutable_input());
   fill(plan->outputs(), config->mutable_output());
+  handoff_.Put(PlanHandoff::Key(*config, files, threads), std::move(plan));
   return Status::Ok();
 }
 
 StatusOr<std::unique_ptr<core::BackendModel>> OnnxBackend::Load(
     const inference::ModelConfig& config, const core::ModelFiles& files) {
-  ASSIGN_OR_RETURN(int threads,
-                   OnnxIntraOpThreads(config, std::max(1u, std::thread::hardware_concurrency())));
-  ASSIGN_OR_RETURN(auto plan, CompileFile(files.model_path, threads));
+  ASSIGN_OR_RETURN(int threads, OnnxIntraOpThreads(config, Cores()));
+  std::unique_ptr<engine::Plan> plan = handoff_.Take(PlanHandoff::Key(config, files, threads));
+  if (plan == nullptr) {
+    ASSIGN_OR_RETURN(plan, ObtainPlan(config, files, threads, cache_.get()));
+  }
   NLOG(INFO) << "model '" << config.name() << "': " << threads
              << " intra-op thread(s) per instance";
   bool batched = config.max_batch_size() > 0;
+  const int64_t profile_max = ProfileMaxBatch(*plan);
+  if (batched && profile_max > 0 && config.max_batch_size() > profile_max) {
+    return InvalidArgument("max_batch_size is " + std::to_string(config.max_batch_size()) +
+                           " but the plan's shape profile allows batches of at most " +
+                           std::to_string(profile_max));
+  }
   RETURN_IF_ERROR(CheckAgainstModel("input", config.input(), plan->inputs(), batched));
   RETURN_IF_ERROR(CheckAgainstModel("output", config.output(), plan->outputs(), batched));
   if (batched) {

@@ -1,11 +1,17 @@
 // ONNX backend: serves ONNX models on Nereid's engine. Selected by
 // `platform: "onnxruntime_onnx"`, `backend: "onnxruntime"` or
-// `backend: "nereid"`, so existing Triton repositories run unchanged.
+// `backend: "nereid"`, so existing Triton repositories run unchanged; also
+// serves compiled plans (`platform: "nereid_plan"`, model.plan, made by
+// `nereid compile`). Where a plan comes from: plan_source.h.
 //
 // One compiled engine Plan per model version is shared by all instances
 // (Plan::Run is thread-safe), so weights are held once.
 #pragma once
 
+#include <memory>
+
+#include "backends/onnx/plan_cache.h"
+#include "backends/onnx/plan_source.h"
 #include "core/backend/backend.h"
 #include "proto/model_config.pb.h"
 
@@ -21,6 +27,8 @@ StatusOr<int> OnnxIntraOpThreads(const inference::ModelConfig& config, int cores
 
 class OnnxBackend final : public core::Backend {
  public:
+  // `cache` (may be null): where compiled plans of ONNX models are kept.
+  explicit OnnxBackend(std::shared_ptr<const PlanCache> cache = nullptr);
   std::string name() const override { return "onnxruntime"; }
   std::string default_model_filename() const override { return "model.onnx"; }
   // Triton's ORT auto-complete: inputs, outputs and max_batch_size from the
@@ -29,6 +37,10 @@ class OnnxBackend final : public core::Backend {
   Status AutoCompleteConfig(const core::ModelFiles& files, inference::ModelConfig* config) override;
   StatusOr<std::unique_ptr<core::BackendModel>> Load(const inference::ModelConfig& config,
                                                      const core::ModelFiles& files) override;
+
+ private:
+  std::shared_ptr<const PlanCache> cache_;
+  PlanHandoff handoff_;  // auto-complete's plan, for the Load that follows
 };
 
 }  // namespace nereid::backends

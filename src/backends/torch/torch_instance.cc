@@ -98,7 +98,7 @@ TorchInstance::TorchInstance(std::shared_ptr<const TorchProgram> program, torch:
     : program_(std::move(program)), module_(std::move(module)), threads_(intra_op_threads) {}
 
 Status TorchInstance::ApplyThreads() {
-  if (threads_applied_) return Status::Ok();
+  if (threads_applied_on_ == std::this_thread::get_id()) return Status::Ok();
   try {
     // libtorch sizes a thread's OpenMP team once, lazily, from a process-wide
     // count that any other model may have set: initialize first, then set
@@ -109,7 +109,7 @@ Status TorchInstance::ApplyThreads() {
     return Internal("cannot set " + std::to_string(threads_) +
                     " intra-op thread(s): " + SummarizeTorchError(e.what()));
   }
-  threads_applied_ = true;
+  threads_applied_on_ = std::this_thread::get_id();
   return Status::Ok();
 }
 

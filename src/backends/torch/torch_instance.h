@@ -19,6 +19,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backends/torch/torch_options.h"
@@ -67,7 +68,9 @@ class TorchInstance final : public core::ModelInstance {
   std::shared_ptr<const TorchProgram> program_;
   torch::jit::Module module_;
   const int threads_;
-  bool threads_applied_ = false;
+  // The thread whose OpenMP team got threads_ (the team size is per
+  // thread: model warmup executes on another thread than serving does).
+  std::thread::id threads_applied_on_;
 };
 
 }  // namespace nereid::backends::pytorch

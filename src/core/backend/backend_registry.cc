@@ -10,13 +10,20 @@ namespace {
 struct PlatformMapping {
   const char* platform;
   const char* backend;
+  // The platform's own default model file, where it differs from the
+  // backend's ("nereid" serves ONNX models and compiled plans); null: the
+  // backend's.
+  const char* default_model_filename = nullptr;
 };
 
 // Triton's platform strings and the backend each implies.
 constexpr PlatformMapping kPlatforms[] = {
-    {"onnxruntime_onnx", "onnxruntime"},  {"pytorch_libtorch", "pytorch"},
-    {"tensorrt_plan", "tensorrt"},        {"tensorflow_graphdef", "tensorflow"},
-    {"tensorflow_savedmodel", "tensorflow"}, {"nereid_plan", "nereid"},
+    {"onnxruntime_onnx", "onnxruntime"},
+    {"pytorch_libtorch", "pytorch"},
+    {"tensorrt_plan", "tensorrt"},
+    {"tensorflow_graphdef", "tensorflow"},
+    {"tensorflow_savedmodel", "tensorflow"},
+    {"nereid_plan", "nereid", "model.plan"},
 };
 
 }  // namespace
@@ -75,14 +82,33 @@ Status BackendRegistry::ResolveBackend(inference::ModelConfig* config) const {
   return Status::Ok();
 }
 
-std::string BackendRegistry::DetectFromFiles(const std::vector<std::string>& version_dirs) const {
+std::string BackendRegistry::DefaultModelFilename(const inference::ModelConfig& config) const {
+  for (const auto& m : kPlatforms) {
+    if (m.default_model_filename != nullptr && config.platform() == m.platform &&
+        config.backend() == m.backend) {
+      return m.default_model_filename;
+    }
+  }
+  auto backend = Find(config.backend());
+  return backend ? backend->default_model_filename() : "";
+}
+
+std::string BackendRegistry::DetectFromFiles(const std::vector<std::string>& version_dirs,
+                                             std::string* platform) const {
   namespace fs = std::filesystem;
   for (const auto& dir : version_dirs) {
+    std::error_code ec;
     for (const auto& b : ordered_) {
-      std::error_code ec;
       if (!b->default_model_filename().empty() &&
           fs::exists(fs::path(dir) / b->default_model_filename(), ec)) {
         return b->name();
+      }
+    }
+    for (const auto& m : kPlatforms) {
+      if (m.default_model_filename != nullptr && Find(m.backend) &&
+          fs::exists(fs::path(dir) / m.default_model_filename, ec)) {
+        if (platform != nullptr) *platform = m.platform;
+        return m.backend;
       }
     }
   }

@@ -27,9 +27,17 @@ class BackendRegistry {
   // naming the field when neither names a backend we have.
   Status ResolveBackend(inference::ModelConfig* config) const;
 
+  // The model file a version directory holds when the config names none:
+  // the platform's own ("nereid_plan" -> model.plan), else the backend's.
+  // Call after ResolveBackend.
+  std::string DefaultModelFilename(const inference::ModelConfig& config) const;
+
   // Picks a backend for a model with neither platform nor backend set, by
-  // which default model file exists in one of `version_dirs`. Empty when none.
-  std::string DetectFromFiles(const std::vector<std::string>& version_dirs) const;
+  // which default model file exists in one of `version_dirs` (the backends'
+  // files first, then the platforms' own, which also set `*platform`).
+  // Empty when none.
+  std::string DetectFromFiles(const std::vector<std::string>& version_dirs,
+                              std::string* platform = nullptr) const;
 
  private:
   std::map<std::string, std::shared_ptr<Backend>> backends_;

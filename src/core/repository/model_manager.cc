@@ -124,12 +124,14 @@ Status ModelManager::PrepareConfig(const std::string& name, const std::string& d
     for (auto it = available.rbegin(); it != available.rend(); ++it) {
       dirs.push_back((fs::path(dir) / std::to_string(*it)).string());
     }
-    std::string detected = backends_->DetectFromFiles(dirs);
+    std::string platform;
+    std::string detected = backends_->DetectFromFiles(dirs, &platform);
     if (detected.empty()) {
       return where.Error("backend", "neither 'platform' nor 'backend' is set and no version "
                                     "directory holds a model file that names a backend");
     }
     config->set_backend(detected);
+    if (!platform.empty()) config->set_platform(platform);
   }
   std::shared_ptr<Backend> backend;
   if (!ensemble) {
@@ -139,7 +141,7 @@ Status ModelManager::PrepareConfig(const std::string& name, const std::string& d
     }
     backend = backends_->Find(config->backend());
     if (config->default_model_filename().empty()) {
-      config->set_default_model_filename(backend->default_model_filename());
+      config->set_default_model_filename(backends_->DefaultModelFilename(*config));
     }
   }
   if (config->name().empty()) config->set_name(name);

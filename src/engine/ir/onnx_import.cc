@@ -254,11 +254,57 @@ void ImportValueInfo(const onnx::GraphProto& g, Graph* graph) {
   }
 }
 
+// Fixes the dims options.input_dims gives (>= 0) in the graph inputs'
+// declared types, before shape inference, so inference and the passes see
+// them as static. A dim the model fixes to another value, an unknown input
+// or a rank mismatch is refused.
+Status ApplyInputDims(ModelProto* model, const ImportOptions& options) {
+  std::unordered_set<std::string> initializers;
+  for (const auto& init : model->graph().initializer()) initializers.insert(init.name());
+  for (const auto& [name, dims] : options.input_dims) {
+    onnx::ValueInfoProto* input = nullptr;
+    for (auto& info : *model->mutable_graph()->mutable_input()) {
+      if (info.name() == name && !initializers.count(name)) input = &info;
+    }
+    if (input == nullptr) {
+      std::string names;
+      for (const auto& info : model->graph().input()) {
+        if (!initializers.count(info.name())) names += (names.empty() ? "" : ", ") + info.name();
+      }
+      return InvalidArgument("'" + name + "' is not an input of the model (inputs: " + names +
+                             ")");
+    }
+    if (!input->type().has_tensor_type()) {
+      return InvalidArgument("input '" + name + "' is not a tensor");
+    }
+    onnx::TensorShapeProto* shape = input->mutable_type()->mutable_tensor_type()->mutable_shape();
+    if (shape->dim_size() == 0 && !input->type().tensor_type().has_shape()) {
+      for (size_t d = 0; d < dims.size(); ++d) shape->add_dim();
+    }
+    if (static_cast<size_t>(shape->dim_size()) != dims.size()) {
+      return InvalidArgument("input '" + name + "' has rank " + std::to_string(shape->dim_size()) +
+                             " in the model, not " + std::to_string(dims.size()));
+    }
+    for (size_t d = 0; d < dims.size(); ++d) {
+      if (dims[d] < 0) continue;
+      onnx::TensorShapeProto::Dimension* dim = shape->mutable_dim(static_cast<int>(d));
+      if (dim->has_dim_value() && dim->dim_value() != dims[d]) {
+        return InvalidArgument("input '" + name + "' dimension " + std::to_string(d) +
+                               " is fixed at " + std::to_string(dim->dim_value()) +
+                               " by the model, not " + std::to_string(dims[d]));
+      }
+      dim->set_dim_value(dims[d]);
+    }
+  }
+  return Status::Ok();
+}
+
 StatusOr<Graph> ConvertModel(ModelProto& model, const ImportOptions& options) {
   if (!model.has_graph()) return InvalidArgument("ONNX model has no graph");
   Graph graph;
   graph.name = model.graph().name();
   RETURN_IF_ERROR(ImportOpsets(model, &graph));
+  RETURN_IF_ERROR(ApplyInputDims(&model, options).WithPrefix("input shapes to fix"));
   InferShapesBestEffort(&model, options);
   const onnx::GraphProto& g = model.graph();
   RETURN_IF_ERROR(ImportInitializers(g, options.external_data_dir, &graph));

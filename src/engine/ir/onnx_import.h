@@ -15,9 +15,12 @@
 // registry, which is read-only after start-up.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "engine/ir/graph.h"
@@ -34,6 +37,10 @@ struct ImportOptions {
   // Directory that external-data `location`s are relative to (the model
   // file's directory). Empty: a model with external data is refused.
   std::string external_data_dir;
+  // Graph input name -> dims to fix before shape inference (-1: keep the
+  // model's). A compiled plan's shape profile specializes the model this
+  // way where min == max.
+  std::map<std::string, std::vector<int64_t>, std::less<>> input_dims;
 };
 
 StatusOr<Graph> ImportOnnxModel(std::string_view model_bytes, const ImportOptions& options = {});

@@ -16,6 +16,7 @@
 // Thread safety: passes mutate the graph they are given and share no state.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,9 +53,14 @@ struct PassStats {
   double ms = 0;
 };
 
+// Called before each pass RunPasses applies: its index among those that
+// run, their number, and its name (compile progress displays).
+using PassObserver = std::function<void(size_t index, size_t count, std::string_view name)>;
+
 // Applies OptimizationPasses() minus context.disabled to `graph`, in order.
 // `stats`, when not null, receives one entry per pass run.
-Status RunPasses(Graph* graph, const PassContext& context, std::vector<PassStats>* stats = nullptr);
+Status RunPasses(Graph* graph, const PassContext& context, std::vector<PassStats>* stats = nullptr,
+                 const PassObserver& observer = nullptr);
 
 // The passes, one per file (declared here so the registry and the tests
 // can name them).

@@ -25,10 +25,18 @@ const std::vector<PassInfo>& OptimizationPasses() {
   return passes;
 }
 
-Status RunPasses(Graph* graph, const PassContext& context, std::vector<PassStats>* stats) {
+Status RunPasses(Graph* graph, const PassContext& context, std::vector<PassStats>* stats,
+                 const PassObserver& observer) {
+  const auto& off = context.disabled;
+  auto enabled = [&](const PassInfo& pass) {
+    return std::find(off.begin(), off.end(), pass.name) == off.end();
+  };
+  const size_t count = static_cast<size_t>(
+      std::count_if(OptimizationPasses().begin(), OptimizationPasses().end(), enabled));
+  size_t index = 0;
   for (const PassInfo& pass : OptimizationPasses()) {
-    const auto& off = context.disabled;
-    if (std::find(off.begin(), off.end(), pass.name) != off.end()) continue;
+    if (!enabled(pass)) continue;
+    if (observer) observer(index++, count, pass.name);
     const auto start = std::chrono::steady_clock::now();
     StatusOr<int> rewrites = pass.run(graph, context);
     if (!rewrites.ok()) return rewrites.status().WithPrefix("graph pass " + std::string(pass.name));

@@ -1,10 +1,12 @@
 #include "engine/runtime/calibration.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <limits>
 #include <string>
 
+#include "common/npy.h"
 #include "engine/runtime/graph_plan.h"
 
 namespace nereid::engine {
@@ -104,17 +106,71 @@ float EntropyThreshold(const std::vector<int64_t>& hist, float bin_width, int le
   return (best_i + 0.5f) * bin_width;
 }
 
+Status CheckFits(const Tensor& t, const ValueInfo& input, const std::string& file) {
+  if (t.dtype() != input.dtype) {
+    return InvalidArgument("calibration file " + file + " holds " +
+                           std::string(DataTypeName(t.dtype())) + "; input '" + input.name +
+                           "' is " + std::string(DataTypeName(input.dtype)));
+  }
+  bool fits = t.shape().size() == input.shape.size();
+  for (size_t d = 0; fits && d < t.shape().size(); ++d) {
+    fits = input.shape[d] < 0 || input.shape[d] == t.shape()[d];
+  }
+  if (!fits) {
+    return InvalidArgument("calibration file " + file + " has shape " +
+                           ShapeToString(t.shape()) + "; input '" + input.name + "' takes " +
+                           ShapeToString(input.shape));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+StatusOr<std::shared_ptr<CalibrationSet>> LoadCalibrationData(
+    const std::string& dir, const std::vector<ValueInfo>& inputs) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return InvalidArgument("calibration data '" + dir + "' is not a directory");
+  }
+  std::vector<fs::path> entries;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const bool npy = e.is_regular_file() && e.path().extension() == ".npy";
+    if ((inputs.size() == 1 && npy) || (inputs.size() > 1 && e.is_directory())) {
+      entries.push_back(e.path());
+    }
+  }
+  std::sort(entries.begin(), entries.end());
+  if (entries.empty()) {
+    return InvalidArgument("calibration data '" + dir + "' holds no samples (" +
+                           (inputs.size() == 1 ? std::string("*.npy files")
+                                               : "one subdirectory per sample with "
+                                                 "<input name>.npy files") +
+                           ")");
+  }
+  auto set = std::make_shared<CalibrationSet>();
+  for (const fs::path& entry : entries) {
+    std::vector<Tensor> sample;
+    for (const ValueInfo& input : inputs) {
+      const std::string file =
+          inputs.size() == 1 ? entry.string() : (entry / (input.name + ".npy")).string();
+      ASSIGN_OR_RETURN(Tensor t, ReadNpy(file));
+      RETURN_IF_ERROR(CheckFits(t, input, file));
+      sample.push_back(std::move(t));
+    }
+    set->samples.push_back(std::move(sample));
+  }
+  return set;
+}
 
 StatusOr<std::map<int, ActivationStats>> CollectActivationStats(
     const Graph& graph, const std::vector<int>& values, const CompileOptions& options,
     const CalibrationSet& calibration, bool with_histograms) {
   if (calibration.samples.empty()) return InvalidArgument("the calibration set is empty");
   Graph observing = ObservingGraph(graph, values);
-  CompileOptions fp32 = options;
-  fp32.precision = Precision::kFp32;
-  fp32.calibration.reset();
-  ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, GraphPlan::Create(observing, fp32));
+  RuntimeSettings settings{options.intra_op_threads, options.reference_kernels_only,
+                           options.memory_planning, options.max_planned_shapes, options.in_place};
+  ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, GraphPlan::Create(observing, settings, PlanInfo{}));
   std::map<int, ActivationStats> stats;
   for (int v : values) {
     ActivationStats& s = stats[v];

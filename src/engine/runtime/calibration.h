@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/status.h"
@@ -45,6 +46,15 @@ struct ActivationStats {
 };
 
 inline constexpr int kHistogramBins = 2048;
+
+// Reads a calibration directory for a model with `inputs`: with one input,
+// every *.npy file in `dir` is one sample (a batch of that input); with
+// several, every subdirectory is one sample holding <input name>.npy for each
+// input. Files are taken in name order. Errors name the file: an empty or
+// missing directory, a dtype other than the input's, a rank or fixed
+// dimension that does not fit it, a missing input file.
+StatusOr<std::shared_ptr<CalibrationSet>> LoadCalibrationData(const std::string& dir,
+                                                              const std::vector<ValueInfo>& inputs);
 
 // Stats of `values` (value ids of `graph`, FP32 tensors) over `calibration`.
 // `with_histograms`: also the |x| histograms (a second run per sample).

@@ -6,6 +6,9 @@
 #include <new>
 #include <string>
 
+#include "engine/runtime/plan_file.h"
+#include "engine/runtime/shape_profile.h"
+
 namespace nereid::engine {
 namespace {
 
@@ -46,28 +49,49 @@ std::string DescribeShapes(const std::vector<TensorView>& inputs) {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Plan>> GraphPlan::Create(Graph graph, const CompileOptions& options) {
+StatusOr<std::unique_ptr<Plan>> GraphPlan::Create(Graph graph, const RuntimeSettings& settings,
+                                                   PlanInfo info,
+                                                   const CompileProgressFn& progress) {
   std::unique_ptr<GraphPlan> plan(new GraphPlan());
   plan->graph_ = std::move(graph);
+  plan->info_ = std::move(info);
   RETURN_IF_ERROR(SortTopologically(&plan->graph_));
-  for (int id : plan->graph_.inputs) plan->inputs_.push_back(InfoOf(plan->graph_.values[id]));
+  for (int id : plan->graph_.inputs) {
+    plan->inputs_.push_back(InfoOf(plan->graph_.values[id]));
+    const InputShapeRange* range = nullptr;
+    for (const InputShapeRange& r : plan->info_.shape_profile) {
+      if (r.name == plan->graph_.values[id].name) range = &r;
+    }
+    plan->ranges_.push_back(range);
+  }
   for (int id : plan->graph_.outputs) plan->outputs_.push_back(InfoOf(plan->graph_.values[id]));
-  plan->memory_planning_ = options.memory_planning && options.max_planned_shapes > 0;
-  plan->max_planned_shapes_ = static_cast<size_t>(std::max(options.max_planned_shapes, 1));
-  RETURN_IF_ERROR(plan->BuildSteps(options));
-  plan->PlanLiveness(options.in_place);
+  plan->memory_planning_ = settings.memory_planning && settings.max_planned_shapes > 0;
+  plan->max_planned_shapes_ = static_cast<size_t>(std::max(settings.max_planned_shapes, 1));
+  RETURN_IF_ERROR(plan->BuildSteps(settings, progress));
+  plan->PlanLiveness(settings.in_place);
   return std::unique_ptr<Plan>(std::move(plan));
 }
 
-Status GraphPlan::BuildSteps(const CompileOptions& options) {
+Status GraphPlan::BuildSteps(const RuntimeSettings& settings, const CompileProgressFn& progress) {
   const KernelRegistry& registry = KernelRegistry::Global();
+  const bool loaded = info_.loaded_from_file;
+  if (loaded && info_.kernels.size() != graph_.nodes.size()) {
+    return InvalidArgument("the plan lists " + std::to_string(info_.kernels.size()) +
+                           " kernels for " + std::to_string(graph_.nodes.size()) + " nodes");
+  }
+  if (!loaded) info_.kernels.clear();
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     const Node& node = graph_.nodes[i];
     std::string label = DescribeNode(node, i);
+    std::string op_type = node.domain.empty() ? node.op_type : node.domain + "." + node.op_type;
+    if (progress) {
+      progress({"kernels", static_cast<int64_t>(i), static_cast<int64_t>(graph_.nodes.size()),
+                label});
+    }
     auto factories = registry.FindAll(node.domain, node.op_type);
     if (factories.empty()) return Unimplemented(label + " is not supported");
     KernelBuildContext context{node, graph_.OpsetFor(node.domain), {}, {}, {}};
-    context.intra_op_threads = options.intra_op_threads;
+    context.intra_op_threads = settings.intra_op_threads;
     if (context.opset == 0) {
       return InvalidArgument(label + ": the model imports no opset for domain '" + node.domain +
                              "'");
@@ -80,20 +104,50 @@ Status GraphPlan::BuildSteps(const CompileOptions& options) {
     for (int v : node.outputs) {
       context.output_dtypes.push_back(v == kNoValue ? DataType::kInvalid : graph_.values[v].dtype);
     }
-    // Highest priority first; an Unimplemented answer passes the node on to
-    // the next (ultimately the reference kernel).
     StatusOr<std::unique_ptr<Kernel>> kernel = Unimplemented(label + " is not supported");
-    for (const auto& [priority, factory] : factories) {
-      if (options.reference_kernels_only && priority > KernelRegistry::kReferencePriority) {
-        continue;
+    int chosen = -1;
+    if (loaded) {
+      // The compile's choice, exactly: a plan never silently runs other kernels.
+      const PlanInfo::KernelChoice& choice = info_.kernels[i];
+      if (choice.op_type != op_type) {
+        return InvalidArgument("the plan's kernel list does not match its graph: entry " +
+                               std::to_string(i) + " is for op " + choice.op_type + ", " + label);
+      }
+      KernelFactory factory = nullptr;
+      for (const auto& [priority, f] : factories) {
+        if (priority == choice.priority) factory = f;
+      }
+      if (factory == nullptr) {
+        return FailedPrecondition(label + ": the plan uses the kernel of priority " +
+                                  std::to_string(choice.priority) +
+                                  ", which this build does not have (recompile the model)");
       }
       kernel = factory(context);
-      if (kernel.ok() || kernel.status().code() != StatusCode::kUnimplemented) break;
+      if (!kernel.ok()) {
+        return kernel.status().WithPrefix(label + ": the kernel the plan chose (priority " +
+                                          std::to_string(choice.priority) + ") cannot be built");
+      }
+      chosen = choice.priority;
+    } else {
+      // Highest priority first; an Unimplemented answer passes the node on
+      // to the next (ultimately the reference kernel).
+      for (const auto& [priority, factory] : factories) {
+        if (settings.reference_kernels_only && priority > KernelRegistry::kReferencePriority) {
+          continue;
+        }
+        kernel = factory(context);
+        chosen = priority;
+        if (kernel.ok() || kernel.status().code() != StatusCode::kUnimplemented) break;
+      }
+      if (!kernel.ok()) return kernel.status().WithPrefix(label);
+      info_.kernels.push_back({label, op_type, chosen, ""});
     }
-    if (!kernel.ok()) return kernel.status().WithPrefix(label);
-    std::string op_type = node.domain.empty() ? node.op_type : node.domain + "." + node.op_type;
     steps_.push_back(Step{std::move(kernel).value(), std::move(label), std::move(op_type),
                           node.inputs, node.outputs, {}});
+  }
+  if (progress) {
+    progress({"kernels", static_cast<int64_t>(graph_.nodes.size()),
+              static_cast<int64_t>(graph_.nodes.size()), ""});
   }
   return Status::Ok();
 }
@@ -154,6 +208,11 @@ Status GraphPlan::ValidateInputs(const std::vector<TensorView>& inputs) const {
       return InvalidArgument(who + ": expected element type " +
                              std::string(DataTypeName(info.dtype)) + ", got " +
                              std::string(DataTypeName(in.dtype)));
+    }
+    if (ranges_[i] != nullptr) {
+      // The profile (checked against the model's fixed dims when the plan
+      // was compiled) is the stricter rule and names the range.
+      RETURN_IF_ERROR(CheckShapeInRange(*ranges_[i], in.shape));
     }
     const bool rank_known = graph_.values[graph_.inputs[i]].shape.has_value();
     bool shape_ok = !rank_known || in.shape.size() == info.shape.size();
@@ -250,6 +309,14 @@ void GraphPlan::AddMemoryPlan(std::vector<int64_t> key,
   }
   cache_.push_back({std::move(key), plan, ++cache_clock_});
   last_memory_plan_ = std::move(plan);
+}
+
+StatusOr<std::string> GraphPlan::Serialize() const {
+  try {
+    return EncodePlanFile(graph_, info_);
+  } catch (const std::bad_alloc&) {
+    return ResourceExhausted("out of memory while serializing the plan");
+  }
 }
 
 std::optional<MemoryReport> GraphPlan::LastMemoryReport() const {

@@ -15,6 +15,11 @@
 // that input's storage as its pre-filled output 0 when the input dies there
 // and nothing else holds its bytes.
 //
+// Kernels: a compiled plan records each step's kernel (the priority of the
+// factory that built it, PlanInfo::kernels); a plan loaded from a file
+// builds exactly those factories again, and fails naming the node when one
+// is missing or refuses (another build, another CPU).
+//
 // Thread safety: immutable after Create() except for the memory plan cache,
 // which a mutex guards; Run() is const and re-entrant (per-run state lives on
 // the calling thread's stack/heap).
@@ -34,9 +39,25 @@
 
 namespace nereid::engine {
 
+// How a plan runs (as opposed to what it computes): CompileOptions' or
+// PlanLoadOptions' runtime fields.
+struct RuntimeSettings {
+  int intra_op_threads = 1;
+  bool reference_kernels_only = false;
+  bool memory_planning = true;
+  int max_planned_shapes = 8;
+  bool in_place = true;
+};
+
 class GraphPlan final : public Plan {
  public:
-  static StatusOr<std::unique_ptr<Plan>> Create(Graph graph, const CompileOptions& options);
+  // Builds the plan of an (optimized) graph. With info.loaded_from_file the
+  // kernels are those info.kernels names; otherwise the best factory per
+  // node is chosen and recorded there. `progress` (may be null) hears of
+  // every node built.
+  static StatusOr<std::unique_ptr<Plan>> Create(Graph graph, const RuntimeSettings& settings,
+                                                PlanInfo info,
+                                                const CompileProgressFn& progress = nullptr);
 
   const std::vector<ValueInfo>& inputs() const override { return inputs_; }
   const std::vector<ValueInfo>& outputs() const override { return outputs_; }
@@ -44,6 +65,8 @@ class GraphPlan final : public Plan {
   Status Run(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs,
              RunProfile* profile) const override;
   std::optional<MemoryReport> LastMemoryReport() const override;
+  StatusOr<std::string> Serialize() const override;
+  const PlanInfo& info() const override { return info_; }
 
  private:
   struct Step {
@@ -65,7 +88,7 @@ class GraphPlan final : public Plan {
   };
 
   GraphPlan() = default;
-  Status BuildSteps(const CompileOptions& options);
+  Status BuildSteps(const RuntimeSettings& settings, const CompileProgressFn& progress);
   void PlanLiveness(bool in_place);
   Status ValidateInputs(const std::vector<TensorView>& inputs) const;
   Status Execute(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs,
@@ -78,6 +101,9 @@ class GraphPlan final : public Plan {
   std::vector<ValueInfo> inputs_;
   std::vector<ValueInfo> outputs_;
   std::vector<Step> steps_;
+  PlanInfo info_;
+  // Per graph input: its range in info_.shape_profile, or null (unchecked).
+  std::vector<const InputShapeRange*> ranges_;
   bool memory_planning_ = true;
   size_t max_planned_shapes_ = 8;
 

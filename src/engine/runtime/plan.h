@@ -1,9 +1,14 @@
 // Plan: a compiled, runnable ONNX graph.
 //
-// Build one with Plan::FromOnnxFile / FromOnnxBytes (import -> shape
-// inference -> passes -> kernel selection). Run() executes it on concrete
+// Build one from an ONNX model with CompileToPlan / Plan::FromOnnxFile /
+// FromOnnxBytes (import -> shape inference -> passes -> kernel selection),
+// or load a compiled plan file with Plan::FromPlanFile / FromPlanBytes,
+// which skips import and passes and rebuilds the kernels the compile chose
+// from the stored optimized graph (runtime/plan_file.h has the format).
+// Plan::Serialize writes such a file. Run() executes a plan on concrete
 // inputs; dimensions that were symbolic in the model (e.g. the batch
-// dimension) take their values from the inputs at run time.
+// dimension) take their values from the inputs at run time, within the
+// plan's shape profile when it has one.
 //
 // Memory: the first run of a set of input shapes records every tensor its
 // kernels allocate; later runs of those shapes place the intermediates at
@@ -18,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -87,17 +93,29 @@ enum class Precision {
   kBest,  // the fastest per layer among those the plan may use
 };
 
-// How INT8 activation thresholds are chosen (runtime/calibration.h).
+std::string_view PrecisionName(Precision precision);  // "fp32", "bf16", "int8", "best"
+StatusOr<Precision> ParsePrecision(std::string_view text);
+
+// How INT8 calibration turns observed activations into a range.
 enum class Calibrator { kMinMax, kPercentile, kEntropy };
+std::string_view CalibratorName(Calibrator calibrator);  // "minmax", "percentile", "entropy"
+StatusOr<Calibrator> ParseCalibrator(std::string_view text);
+
+// The shapes one input may take: every dim within [min, max]; `opt` is the
+// shape compile-time work (warm-up, auto-tuning) uses. Same rank for all three.
+struct InputShapeRange {
+  std::string name;
+  Shape min, opt, max;
+};
+using ShapeProfile = std::vector<InputShapeRange>;
 
 struct CalibrationSet;  // runtime/calibration.h
 
 struct CompileOptions {
   Precision precision = Precision::kFp32;
   // INT8: the samples activation ranges are measured on (required for
-  // kInt8 and kBest), and the calibrator choosing thresholds from them.
+  // kInt8), loaded from `calibration_data` below by the caller.
   std::shared_ptr<const CalibrationSet> calibration;
-  Calibrator calibrator = Calibrator::kEntropy;
   // Threads one Run() may use. The server never gives instances more than
   // the cores in total.
   int intra_op_threads = 1;
@@ -117,7 +135,80 @@ struct CompileOptions {
   int max_planned_shapes = 8;
   // Let kernels that declare Kernel::InPlaceInput() write into that input.
   bool in_place = true;
+
+  // --- Compiled plans (issue 7): recorded in the plan file. ---
+  // Input shapes the plan is built for (empty: any). Inputs whose range is
+  // one shape (min == max) are specialized: their dims become fixed before
+  // shape inference, so passes see static shapes. Run() refuses inputs
+  // outside [min, max].
+  ShapeProfile shape_profile;
+  // INT8 calibration: a directory of sample inputs and the method that
+  // turns their activation ranges into scales.
+  std::string calibration_data;
+  Calibrator calibrator = Calibrator::kMinMax;
+  // Time auto-tuning may spend per plan (0: none). Recorded; the engine has
+  // no auto-tuner yet, so it does not change the plan.
+  int64_t tuning_budget_ms = 0;
 };
+
+// Runtime settings of a plan loaded from a file. What the compile decided
+// (graph, kernels, precision, shape profile) comes from the file.
+struct PlanLoadOptions {
+  int intra_op_threads = 1;
+  bool memory_planning = true;
+  int max_planned_shapes = 8;
+  bool in_place = true;
+  // The CPU features to check the plan's requirements against; nullopt:
+  // this CPU's (DetectCpuFeatures). Tests inject other CPUs here.
+  std::optional<std::vector<std::string>> cpu_features;
+};
+
+// What a plan was built from and what its compile chose; persisted in plan
+// files, so a loaded plan reports the same.
+struct PlanInfo {
+  std::string engine_version;   // of the engine that compiled it
+  std::string onednn_version;   // "2.6.3"
+  // CPU features the compile's decisions assumed (loading checks them) and
+  // those the compiling CPU had (diagnostics).
+  std::vector<std::string> required_cpu_features;
+  std::vector<std::string> compiled_on_cpu_features;
+  Precision precision = Precision::kFp32;
+  Calibrator calibrator = Calibrator::kMinMax;
+  std::string calibration_data;
+  int64_t tuning_budget_ms = 0;
+  ShapeProfile shape_profile;
+  bool optimize = true;
+  std::vector<std::string> disabled_passes;
+  // Passes applied in order, with their rewrite counts (ms: compile only;
+  // 0 after loading a file).
+  struct Pass {
+    std::string name;
+    int rewrites = 0;
+    double ms = 0;
+  };
+  std::vector<Pass> passes;
+  // One entry per step (node of the optimized graph), in execution order.
+  struct KernelChoice {
+    std::string node;     // DescribeNode()
+    std::string op_type;  // "Conv", "nereid.FusedConv"
+    int priority = 0;     // of the factory that built it (0: reference kernel)
+    // Opaque per-kernel parameters (reserved for auto-tuning results; empty
+    // today: no kernel has tunable parameters yet).
+    std::string params;
+  };
+  std::vector<KernelChoice> kernels;
+  bool loaded_from_file = false;
+};
+
+// Progress of a long compile: the phase ("import", "passes", "kernels",
+// ...) and how far it is (done of total steps; total 0 = unknown).
+struct CompileProgress {
+  std::string_view phase;
+  int64_t done = 0;
+  int64_t total = 0;
+  std::string_view detail;  // the pass or node at hand
+};
+using CompileProgressFn = std::function<void(const CompileProgress&)>;
 
 class Plan {
  public:
@@ -129,6 +220,21 @@ class Plan {
                                                       const CompileOptions& options);
   static StatusOr<std::unique_ptr<Plan>> FromOnnxBytes(std::string_view bytes,
                                                        const CompileOptions& options);
+
+  // A compiled plan file (Serialize's output). Errors, all naming what is
+  // wrong: not a plan file or truncated or corrupt (checksums) ->
+  // InvalidArgument; another plan format or engine version, or a CPU
+  // lacking a feature the plan needs -> FailedPrecondition.
+  static StatusOr<std::unique_ptr<Plan>> FromPlanFile(const std::string& path,
+                                                      const PlanLoadOptions& options);
+  static StatusOr<std::unique_ptr<Plan>> FromPlanBytes(std::string_view bytes,
+                                                       const PlanLoadOptions& options);
+
+  // The plan file of this plan: its optimized graph with its constants,
+  // kernel choices, compile options and requirements.
+  virtual StatusOr<std::string> Serialize() const = 0;
+  // What the plan was built from and what its compile chose.
+  virtual const PlanInfo& info() const = 0;
 
   // Graph inputs (initializers excluded) and outputs, in model order.
   virtual const std::vector<ValueInfo>& inputs() const = 0;
@@ -149,5 +255,28 @@ class Plan {
   // when memory planning is off.
   virtual std::optional<MemoryReport> LastMemoryReport() const { return std::nullopt; }
 };
+
+// Compiles an ONNX model (its bytes; `external_data_dir` is where external
+// initializer files are, empty: refused) into a plan, reporting progress to
+// `progress` (may be null) from the calling thread. Errors as
+// Plan::FromOnnxBytes; a precision the engine cannot do yet, or compile
+// options that contradict each other or the model -> Unimplemented /
+// InvalidArgument naming the option.
+StatusOr<std::unique_ptr<Plan>> CompileToPlan(std::string_view onnx_bytes,
+                                              const CompileOptions& options,
+                                              const CompileProgressFn& progress = nullptr,
+                                              const std::string& external_data_dir = "");
+// The same for a model file (external data beside it).
+StatusOr<std::unique_ptr<Plan>> CompileFileToPlan(const std::string& path,
+                                                  const CompileOptions& options,
+                                                  const CompileProgressFn& progress = nullptr);
+
+// True when the file at `path` begins like a plan file (its magic), so
+// callers can tell plans from ONNX models without parsing either.
+bool IsPlanFile(const std::string& path);
+
+// Writes Serialize()'s bytes to `path` through a temporary file renamed
+// into place, so readers never see a partial plan.
+Status WritePlanFile(const Plan& plan, const std::string& path);
 
 }  // namespace nereid::engine

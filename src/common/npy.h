@@ -7,7 +7,7 @@
 #include "common/status.h"
 #include "common/tensor.h"
 
-namespace nereid::tools {
+namespace nereid {
 
 // Loads a .npy file. Supported dtypes: bool, int8..int64, uint8..uint64,
 // float16, float32, float64. Errors name the file and the problem.
@@ -16,4 +16,4 @@ StatusOr<Tensor> ReadNpy(const std::string& path);
 // Writes `tensor` (not BYTES/BF16) as a version-1 .npy file.
 Status WriteNpy(const std::string& path, const Tensor& tensor);
 
-}  // namespace nereid::tools
+}  // namespace nereid

@@ -1,11 +1,11 @@
-#include "tools/npy.h"
+#include "common/npy.h"
 
 #include <cstring>
 #include <fstream>
 #include <regex>
 #include <sstream>
 
-namespace nereid::tools {
+namespace nereid {
 namespace {
 
 struct NpyType {
@@ -115,4 +115,4 @@ Status WriteNpy(const std::string& path, const Tensor& tensor) {
   return out ? Status::Ok() : Unavailable("writing " + path + " failed");
 }
 
-}  // namespace nereid::tools
+}  // namespace nereid

@@ -1,11 +1,11 @@
-#include "tools/npy.h"
+#include "common/npy.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-namespace nereid::tools {
+namespace nereid {
 namespace {
 
 TEST(NpyTest, RoundTrip) {
@@ -32,4 +32,4 @@ TEST(NpyTest, BadFiles) {
 }
 
 }  // namespace
-}  // namespace nereid::tools
+}  // namespace nereid
