@@ -222,11 +222,13 @@ void AddServeFlags(CLI::App* app, ServeFlags* f) {
 void AddCompileFlags(CLI::App* app, tools::CompileCommandOptions* o) {
   app->add_option("model", o->model, "ONNX model file")->required();
   app->add_option("-o,--output", o->output, "Plan file to write")->required()->type_name("FILE");
-  app->add_option("--precision", o->precision, "Precision of convolutions and matrix products")
+  app->add_option("--precision", o->precision,
+                  "Precision of convolutions (bf16, int8; best needs the auto-tuner, not built)")
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16", "int8", "best"}));
   app->add_option("--calibration-data", o->calibration_data,
-                  "Directory of calibration inputs for int8/best")
+                  "INT8 calibration inputs: *.npy files, one sample each (one-input models), "
+                  "or one subdirectory per sample with <input>.npy files")
       ->type_name("DIR");
   app->add_option("--calibrator", o->calibrator, "INT8 calibration method")
       ->capture_default_str()
