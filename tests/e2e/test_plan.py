@@ -30,6 +30,11 @@ with open(DIGITS_ONNX, "rb") as _f:
 FASHION_ONNX = os.path.join(REPO_ROOT, "tests", "models", "fashion_mnist", "fashion_cnn.onnx")
 
 
+INT8_CONFIG = ('backend: "onnxruntime"\n'
+               'parameters { key: "precision" value { string_value: "int8" } }\n'
+               'parameters { key: "calibration_data" value { string_value: "calib" } }\n')
+
+
 def compile_digits(out, *flags):
     rc, stdout, stderr = run_cli("compile", DIGITS_ONNX, "-o", out, *flags, timeout=120)
     return rc, stdout, stderr
@@ -313,12 +318,21 @@ class PlanCache(PlanTestCase):
                                      'execution_accelerators { cpu_execution_accelerator: '
                                      '[ { name: "openvino" } ] } }',
             "openvino/1/model.onnx": DIGITS_BYTES,
+            "empty_calib/config.pbtxt": INT8_CONFIG,
+            "empty_calib/1/model.onnx": DIGITS_BYTES,
+            "empty_calib/calib": None,
+            "f64_calib/config.pbtxt": INT8_CONFIG,
+            "f64_calib/1/model.onnx": DIGITS_BYTES,
         })
+        os.makedirs(os.path.join(repo, "f64_calib", "calib"))
+        np.save(os.path.join(repo, "f64_calib", "calib", "a.npy"), np.zeros((2, 64)))
         with Server("--exit-on-error=false", "--cache-directory",
                     os.path.join(self.tmp, "cache"), repos=[repo]) as s:
             models = index(s.url)
         self.assertIn("precision int8 needs calibration data", models["int8"]["reason"])
         self.assertIn("'x' is not an input of the model", models["bad_shape"]["reason"])
+        self.assertIn("holds no samples", models["empty_calib"]["reason"])
+        self.assertIn("a.npy holds FP64; input 'pixels' is FP32", models["f64_calib"]["reason"])
         self.assertIn("cpu_execution_accelerator 'openvino' is not supported",
                       models["openvino"]["reason"])
 
