@@ -67,8 +67,9 @@ def main():
         "writes FP32, so the conversions eat much of the gain (ResNet-50) or more than all of it "
         "(MobileNetV2's depthwise layers); the issue's 2.5x aim needs INT8 tensors between layers "
         "(next). BF16 is emulated by oneDNN on this CPU (no AVX512_BF16), hence slower than FP32; "
-        "the build time of INT8 includes calibration (one FP32 pass over the samples; two for the histogram calibrators). ONNX "
-        "Runtime columns and BERT (INT8 matrix products) are not in this table yet.",
+        "the build time of INT8 includes calibration (one FP32 pass over the samples; two for "
+        "the histogram calibrators). ONNX Runtime columns and BERT (INT8 matrix products) are "
+        "not in this table yet.",
     ]
     table = "\n".join(lines)
     print(table)

@@ -344,8 +344,10 @@ void PythonInstance::Execute(std::vector<std::unique_ptr<core::InferenceRequest>
   Status status = c->proc->Send(json);
   const auto deadline = Clock::now() + info_->execute_timeout;
   Frame done;
+  // The "done" frame, parsed: by Dispatch on this thread, or below when the
+  // reader thread received it (decoupled models).
+  rapidjson::Document doc;
   if (status.ok() && !info_->decoupled) {
-    rapidjson::Document doc;
     while ((status = c->proc->Receive(&done, deadline)).ok()) {
       if (Dispatch(c, done, &doc) == "done") break;
     }
@@ -355,6 +357,7 @@ void PythonInstance::Execute(std::vector<std::unique_ptr<core::InferenceRequest>
       status = Status(StatusCode::kDeadlineExceeded, "timed out");
     } else if (c->have_done) {
       done = std::move(c->done);
+      doc.Parse(done.json.data(), done.json.size());
     } else {
       status = Unavailable("closed");
     }
@@ -373,8 +376,6 @@ void PythonInstance::Execute(std::vector<std::unique_ptr<core::InferenceRequest>
     return;
   }
 
-  rapidjson::Document doc;
-  doc.Parse(done.json.data(), done.json.size());
   auto take = [&](uint64_t key) {
     std::lock_guard<std::mutex> lock(c->mu);
     auto it = c->pending.find(key);

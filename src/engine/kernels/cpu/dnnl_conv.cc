@@ -104,6 +104,13 @@ memory::format_tag BlockedTag(int64_t block) {
   return block == 16 ? memory::format_tag::nChw16c : memory::format_tag::nChw8c;
 }
 
+// oneDNN answers layout mixes its JIT kernels lack (blocked src, plain dst)
+// with its reference implementation, ~300x slower than the reorders around a
+// JIT kernel: callers refuse it and try the next layout.
+bool IsReferenceImpl(const dnnl::convolution_forward::primitive_desc& pd) {
+  return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
+}
+
 class DnnlConvKernel final : public Kernel {
  public:
   DnnlConvKernel(ref::WindowAttrs attrs, int64_t group, bool constant_w, int threads,
@@ -347,11 +354,7 @@ class DnnlConvKernel final : public Kernel {
         -> std::optional<dnnl::convolution_forward::primitive_desc> {
       try {
         auto pd = make_pd(src_md, dst_md);
-        // oneDNN answers layout mixes its JIT kernels lack (blocked src,
-        // plain dst) with its reference implementation, ~300x slower than
-        // the reorders around a JIT kernel: refuse it so the caller tries
-        // the next layout.
-        if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return std::nullopt;
+        if (IsReferenceImpl(pd)) return std::nullopt;
         return pd;
       } catch (const dnnl::error& e) {
         if (e.status != dnnl_unimplemented && e.status != dnnl_invalid_arguments) throw;
@@ -476,7 +479,7 @@ class DnnlConvKernel final : public Kernel {
                 : dnnl::convolution_forward::desc(prop, dnnl::algorithm::convolution_direct, q_src,
                                                   q_w, dst_md, strides, dilates, pad_l, pad_r);
         auto pd = dnnl::convolution_forward::primitive_desc(desc, attr, CpuEngine());
-        if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return std::nullopt;
+        if (IsReferenceImpl(pd)) return std::nullopt;
         return pd;
       } catch (const dnnl::error& e) {
         if (e.status != dnnl_unimplemented && e.status != dnnl_invalid_arguments) throw;
