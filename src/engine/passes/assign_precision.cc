@@ -14,8 +14,40 @@ bool IsConv(const Node& n) {
          (n.domain == "nereid" && n.op_type == "FusedConv");
 }
 
+bool IsMatMul(const Node& n) {
+  return (n.domain.empty() && (n.op_type == "MatMul" || n.op_type == "Gemm")) ||
+         (n.domain == "nereid" && n.op_type == "FusedMatMul");
+}
+
+// Why the matrix product `n` stays FP32, or "" when it may use reduced
+// precision: B must be a constant FP32 matrix (after b_perm / transB), and
+// a FusedMatMul must not permute A or its output (the reduced kernel folds
+// A's leading dims into rows of one 2-D product).
+std::string IneligibleMatMul(const Graph& g, const Node& n) {
+  if (n.inputs.size() < 2) return "no B";
+  auto w = g.initializers.find(n.inputs[1]);
+  if (w == g.initializers.end()) return "B is computed, not constant";
+  if (w->second.dtype() != DataType::kFp32) return "B is not FP32";
+  if (w->second.shape().size() != 2) return "B is not a 2-D matrix";
+  if (n.domain == "nereid") {
+    auto ints = [&](const char* name) {
+      auto v = n.GetInts(name, std::vector<int64_t>{});
+      return v.ok() ? *v : std::vector<int64_t>{-1};
+    };
+    if (!ints("a_perm").empty()) return "A is permuted";
+    if (!ints("out_perm").empty()) return "the output is permuted";
+    const std::vector<int64_t> b_perm = ints("b_perm");
+    if (!b_perm.empty() && b_perm != std::vector<int64_t>{1, 0}) return "B is permuted";
+  } else if (n.op_type == "Gemm") {
+    auto alpha = n.GetFloat("alpha", 1.0f);
+    if (!alpha.ok() || *alpha == 0.0f) return "alpha is 0";
+  }
+  return "";
+}
+
 // Why `n` stays FP32, or "" when it may use reduced precision.
 std::string Ineligible(const Graph& g, const Node& n) {
+  if (IsMatMul(n)) return IneligibleMatMul(g, n);
   if (n.inputs.size() < 2) return "no weights";
   auto w = g.initializers.find(n.inputs[1]);
   if (w == g.initializers.end()) return "weights are computed, not constant";
@@ -50,7 +82,7 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
   std::vector<size_t> chosen;
   for (size_t i = 0; i < graph->nodes.size(); ++i) {
     const Node& n = graph->nodes[i];
-    if (!IsConv(n)) continue;
+    if (!IsConv(n) && !IsMatMul(n)) continue;
     const std::string why = Ineligible(*graph, n);
     if (!why.empty()) {
       ++r.kept_fp32;

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "engine/kernels/cpu/dnnl_common.h"
+#include "engine/kernels/cpu/dnnl_matmul_reduced.h"
 #include "engine/kernels/kernel.h"
 #include "engine/kernels/ref/matmul_shape.h"
 #include "engine/kernels/ref/ref_util.h"
@@ -113,7 +114,8 @@ class DnnlFusedMatMulKernel final : public Kernel {
   DnnlFusedMatMulKernel(std::unique_ptr<Kernel> reference, int threads, float alpha,
                         dnnl::algorithm act, std::vector<int64_t> a_perm,
                         std::vector<int64_t> b_perm, std::vector<int64_t> out_perm,
-                        const Tensor* constant_b, const Tensor* constant_bias)
+                        const Tensor* constant_b, const Tensor* constant_bias,
+                        const MatMulPrecision& precision)
       : reference_(std::move(reference)),
         threads_(threads),
         alpha_(alpha),
@@ -122,6 +124,13 @@ class DnnlFusedMatMulKernel final : public Kernel {
         b_perm_(std::move(b_perm)),
         out_perm_(std::move(out_perm)) {
     if (constant_b != nullptr && b_perm_.empty()) constant_b_ = *constant_b;
+    // Reduced precision: B is a constant matrix, used as is or transposed.
+    const bool b_transposed = b_perm_ == std::vector<int64_t>{1, 0};
+    if (constant_b != nullptr && a_perm_.empty() && out_perm_.empty() &&
+        (b_perm_.empty() || b_transposed)) {
+      reduced_ = ReducedMatMul::Create(precision, *constant_b, b_transposed, alpha_, act_);
+      if (reduced_ != nullptr) reduced_b_data_ = constant_b->data();
+    }
     if (constant_bias != nullptr && constant_bias->dtype() == DataType::kFp32) {
       // alpha * (A@B + bias / alpha) == alpha * A@B + bias.
       scaled_bias_ = Tensor::CopyOf(constant_bias->view());
@@ -150,6 +159,10 @@ class DnnlFusedMatMulKernel final : public Kernel {
     if (a.shape().size() < 2 || b.shape().size() < 2) return reference_->Run(inputs, outputs);
     // A bias that is not the constant we pre-scaled cannot take alpha.
     const bool bias_is_constant = bias != nullptr && bias->data() == constant_bias_data_;
+    if (reduced_ != nullptr && b.data() == reduced_b_data_) {
+      StatusOr<bool> done = RunReduced(a, bias, addend, outputs);
+      if (!done.ok() || *done) return done.status();
+    }
     if (bias != nullptr && alpha_ != 1.0f && !bias_is_constant) {
       return reference_->Run(inputs, outputs);
     }
@@ -198,6 +211,48 @@ class DnnlFusedMatMulKernel final : public Kernel {
   }
 
  private:
+  // The BF16 / INT8 product (B is the constant the node was built with):
+  // false when these operands need the FP32 path (A a vector, a bias that
+  // is not [N], an addend that is neither Y's shape nor [N], or a shape
+  // oneDNN has no fast reduced-precision implementation for).
+  StatusOr<bool> RunReduced(const Tensor& a, const Tensor* bias, const Tensor* addend,
+                            std::span<Tensor> outputs) const {
+    const int64_t n = reduced_->n();
+    const Shape& as = a.shape();
+    if (as.size() < 2 || as.back() != reduced_->k()) return false;
+    int64_t rows = 1;
+    for (size_t i = 0; i + 1 < as.size(); ++i) rows *= as[i];
+    Shape out_shape = as;
+    out_shape.back() = n;
+    if (bias != nullptr && (bias->shape().size() != 1 || bias->shape()[0] != n)) return false;
+    // Row addends ([N], [1, N], ...) join the bias; full ones are a sum post-op.
+    std::vector<float> row;
+    const float* full = nullptr;
+    const float* bias_data = bias != nullptr ? bias->data_as<float>() : nullptr;
+    if (addend != nullptr) {
+      const Shape& s = addend->shape();
+      if (s == out_shape) {
+        full = addend->data_as<float>();
+      } else if (!s.empty() && s.back() == n && ref::NumElements(s) == n &&
+                 s.size() <= out_shape.size()) {
+        row.assign(addend->data_as<float>(), addend->data_as<float>() + n);
+        if (bias_data != nullptr) {
+          for (int64_t j = 0; j < n; ++j) row[j] += bias_data[j];
+        }
+        bias_data = row.data();
+      } else {
+        return false;
+      }
+    }
+    try {
+      outputs[0] = Tensor::AllocateDense(DataType::kFp32, out_shape);
+      return reduced_->Run(a.data_as<float>(), rows, false, bias_data, full,
+                           outputs[0].mutable_data_as<float>());
+    } catch (const dnnl::error& e) {
+      return DnnlError(e, "FusedMatMul (reduced precision)");
+    }
+  }
+
   // The cached primitive for these operands; null when oneDNN (or this
   // kernel) cannot express the problem. Throws dnnl::error.
   std::shared_ptr<const Entry> GetEntry(const Tensor& a, const Tensor& b, const Tensor* bias,
@@ -349,6 +404,8 @@ class DnnlFusedMatMulKernel final : public Kernel {
   const dnnl::algorithm act_;
   const std::vector<int64_t> a_perm_, b_perm_, out_perm_;
   Tensor constant_b_;
+  std::unique_ptr<ReducedMatMul> reduced_;  // null: FP32
+  const char* reduced_b_data_ = nullptr;    // the constant B reduced_ was made from
   Tensor scaled_bias_;
   const char* constant_bias_data_ = nullptr;
 
@@ -384,9 +441,10 @@ StatusOr<std::unique_ptr<Kernel>> MakeDnnlFusedMatMul(const KernelBuildContext& 
   };
   const Tensor* b = constant(1);
   if (b != nullptr && (b->dtype() != DataType::kFp32 || !Aligned(*b))) b = nullptr;
+  ASSIGN_OR_RETURN(MatMulPrecision precision, ReadMatMulPrecision(node));
   return std::unique_ptr<Kernel>(new DnnlFusedMatMulKernel(
       std::move(reference), context.intra_op_threads, alpha, act, std::move(a_perm),
-      std::move(b_perm), std::move(out_perm), b, constant(2)));
+      std::move(b_perm), std::move(out_perm), b, constant(2), precision));
 }
 
 NEREID_REGISTER_KERNEL_PRIORITY("nereid", "FusedMatMul", MakeDnnlFusedMatMul, 10);

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "engine/kernels/cpu/dnnl_common.h"
+#include "engine/kernels/cpu/dnnl_matmul_reduced.h"
 #include "engine/kernels/ref/matmul_shape.h"
 #include "engine/kernels/kernel.h"
 
@@ -262,12 +263,23 @@ std::vector<int64_t> KeyOf(std::initializer_list<const memory::dims*> parts) {
 
 class DnnlMatMulBase : public Kernel {
  protected:
-  DnnlMatMulBase(std::unique_ptr<Kernel> reference, int threads, const Tensor* constant_b)
+  DnnlMatMulBase(std::unique_ptr<Kernel> reference, int threads, const Tensor* constant_b,
+                 const MatMulPrecision& precision, bool trans_b, float alpha)
       : reference_(std::move(reference)), threads_(threads) {
     if (constant_b != nullptr && constant_b->dtype() == DataType::kFp32 && Aligned(*constant_b)) {
       constant_b_ = *constant_b;
       has_constant_b_ = true;
+      reduced_ = ReducedMatMul::Create(precision, *constant_b, trans_b, alpha,
+                                       dnnl::algorithm::undef);
     }
+  }
+
+  // The BF16 / INT8 product when this node has one and B is the constant.
+  const ReducedMatMul* Reduced(const Tensor& b) const {
+    return reduced_ != nullptr && b.data() == constant_b_.data() &&
+                   b.shape() == constant_b_.shape()
+               ? reduced_.get()
+               : nullptr;
   }
 
   Status Fallback(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const {
@@ -279,6 +291,7 @@ class DnnlMatMulBase : public Kernel {
   int threads_;
   Tensor constant_b_;
   bool has_constant_b_ = false;
+  std::unique_ptr<ReducedMatMul> reduced_;  // null: FP32
   PrimitiveCache cache_;
 };
 
@@ -288,8 +301,9 @@ class DnnlMatMulBase : public Kernel {
 
 class DnnlMatMulKernel final : public DnnlMatMulBase {
  public:
-  DnnlMatMulKernel(std::unique_ptr<Kernel> reference, int threads, const Tensor* constant_b)
-      : DnnlMatMulBase(std::move(reference), threads, constant_b) {}
+  DnnlMatMulKernel(std::unique_ptr<Kernel> reference, int threads, const Tensor* constant_b,
+                   const MatMulPrecision& precision)
+      : DnnlMatMulBase(std::move(reference), threads, constant_b, precision, false, 1.0f) {}
 
   Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
     SetThreads(threads_);
@@ -320,6 +334,17 @@ class DnnlMatMulKernel final : public DnnlMatMulBase {
     }
 
     memory::dims src_dims, wei_dims, dst_dims;
+    if (const ReducedMatMul* r = Reduced(b); r != nullptr && sb.size() == 2) {
+      try {
+        outputs[0] = Tensor::AllocateDense(DataType::kFp32, out_shape);
+        if (r->Run(a.data_as<float>(), Product(sa, 0, sa.size() - 1), false, nullptr, nullptr,
+                   outputs[0].mutable_data_as<float>())) {
+          return Status::Ok();
+        }
+      } catch (const dnnl::error& e) {
+        return DnnlError(e, "MatMul (reduced precision)");
+      }
+    }
     if (sb.size() == 2) {
       // B is one matrix: fold A's batch dims into its rows.
       const int64_t rows = Product(sa, 0, sa.size() - 1);
@@ -366,8 +391,9 @@ class DnnlMatMulKernel final : public DnnlMatMulBase {
 class DnnlGemmKernel final : public DnnlMatMulBase {
  public:
   DnnlGemmKernel(std::unique_ptr<Kernel> reference, int threads, float alpha, float beta,
-                 bool trans_a, bool trans_b, const Tensor* constant_b, const Tensor* constant_c)
-      : DnnlMatMulBase(std::move(reference), threads, constant_b),
+                 bool trans_a, bool trans_b, const Tensor* constant_b, const Tensor* constant_c,
+                 const MatMulPrecision& precision)
+      : DnnlMatMulBase(std::move(reference), threads, constant_b, precision, trans_b, alpha),
         alpha_(alpha),
         beta_(beta),
         trans_a_(trans_a),
@@ -459,6 +485,30 @@ class DnnlGemmKernel final : public DnnlMatMulBase {
       }
     }
 
+    if (const ReducedMatMul* r = Reduced(b)) {
+      // beta * C as a bias ([N] / [1, N], or a scalar spread over a row) or
+      // as an addend of Y's shape.
+      std::vector<float> row;
+      const float* bias = nullptr;
+      const float* addend = nullptr;
+      if (kind == CKind::kRow) {
+        bias = c_data;
+      } else if (kind == CKind::kScalar) {
+        row.assign(static_cast<size_t>(n), c_data[0]);
+        bias = row.data();
+      } else if (kind == CKind::kFull) {
+        addend = c_data;
+      }
+      try {
+        outputs[0] = Tensor::AllocateDense(DataType::kFp32, {m, n});
+        if (r->Run(a.data_as<float>(), m, trans_a_, bias, addend,
+                   outputs[0].mutable_data_as<float>())) {
+          return Status::Ok();
+        }
+      } catch (const dnnl::error& e) {
+        return DnnlError(e, "Gemm (reduced precision)");
+      }
+    }
     try {
       const memory::desc src = trans_a_ ? Transposed2D(m, k) : Plain({m, k});
       const memory::desc wei = trans_b_ ? Transposed2D(k, n) : Plain({k, n});
@@ -508,8 +558,9 @@ StatusOr<std::unique_ptr<Kernel>> MakeDnnlMatMul(const KernelBuildContext& conte
   if (!AllFp32Known(context)) return Unimplemented("oneDNN MatMul: fp32 only");
   if (context.node.inputs.size() != 2) return Unimplemented("oneDNN MatMul: 2 inputs expected");
   ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, MakeReference(context));
+  ASSIGN_OR_RETURN(MatMulPrecision precision, ReadMatMulPrecision(context.node));
   return std::unique_ptr<Kernel>(new DnnlMatMulKernel(
-      std::move(reference), context.intra_op_threads, ConstantInput(context, 1)));
+      std::move(reference), context.intra_op_threads, ConstantInput(context, 1), precision));
 }
 
 StatusOr<std::unique_ptr<Kernel>> MakeDnnlGemm(const KernelBuildContext& context) {
@@ -522,9 +573,10 @@ StatusOr<std::unique_ptr<Kernel>> MakeDnnlGemm(const KernelBuildContext& context
   ASSIGN_OR_RETURN(float beta, node.GetFloat("beta", 1.0f));
   ASSIGN_OR_RETURN(int64_t trans_a, node.GetInt("transA", 0));
   ASSIGN_OR_RETURN(int64_t trans_b, node.GetInt("transB", 0));
+  ASSIGN_OR_RETURN(MatMulPrecision precision, ReadMatMulPrecision(node));
   return std::unique_ptr<Kernel>(new DnnlGemmKernel(
       std::move(reference), context.intra_op_threads, alpha, beta, trans_a != 0, trans_b != 0,
-      ConstantInput(context, 1), ConstantInput(context, 2)));
+      ConstantInput(context, 1), ConstantInput(context, 2), precision));
 }
 
 NEREID_REGISTER_KERNEL_PRIORITY("", "MatMul", MakeDnnlMatMul, 10);
