@@ -12,6 +12,12 @@
 //     layout oneDNN prefers and shared by every shape that wants it.
 // When B is 2-D and A needs no permutation, A's batch dimensions fold into
 // the rows of one 2-D product (BERT's projections: [1*128, 768] x [768, N]).
+// Reduced precision: a node marked BF16 / INT8 (ir/precision_attrs.h) with a
+// constant 2-D B (b_perm empty or {1, 0}), no a_perm and no out_perm runs
+// through ReducedMatMul (dnnl_matmul_reduced.h): alpha folded into B, the
+// bias plus a row-shaped Addend as the bias, an Addend of Y's shape as a sum
+// post-op, the activation as an eltwise post-op; other operand shapes run
+// the FP32 primitive below.
 // Anything else the primitive cannot express (other dtypes, vectors,
 // misaligned or empty tensors, broadcasts oneDNN refuses, a non-constant
 // bias with alpha) runs the reference kernel of the same node.

@@ -1,4 +1,5 @@
-// oneDNN MatMul and Gemm (fp32), registered above the reference kernels.
+// oneDNN MatMul and Gemm (fp32, and BF16 / INT8 for nodes marked so),
+// registered above the reference kernels.
 //
 // MatMul: numpy matmul with 1-D promotion and batch broadcasting. When B has
 // rank <= 2 the batch dims of A are folded into its rows (A is dense
@@ -10,6 +11,13 @@
 // [1, N], else a binary-add post-op with C broadcast as {1,1}, {1,N} or
 // {M,N} (other broadcasts of C are expanded to [M, N] per call). beta != 1
 // scales C first (once at build time when C is a constant).
+//
+// Reduced precision: a node the precision assignment marked BF16 / INT8
+// (ir/precision_attrs.h) whose B is the constant 2-D initializer runs through
+// ReducedMatMul (dnnl_matmul_reduced.h): MatMul with A's batch dims folded
+// into rows, Gemm with transA/transB, alpha, and beta * C as the bias ([N],
+// [1, N], a scalar) or a sum post-op ([M, N], [M, 1] expanded). Shapes it has
+// no fast oneDNN implementation for run the FP32 code below.
 //
 // A constant B (initializer) is reordered into the layout oneDNN prefers
 // (format_tag::any) once per problem shape and kept with the primitive in a

@@ -178,9 +178,14 @@ std::shared_ptr<const ReducedMatMul::Entry> ReducedMatMul::Create(int64_t rows, 
   if (IsReference(pd.impl_info_str())) return e;  // ~100x slower than FP32: not worth it
   dnnl::primitive_attr a_attr;
   if (int8) a_attr.set_output_scales(0, {1.0f / precision_.input_scale});
-  e->convert_a = dnnl::reorder(
-      dnnl::reorder::primitive_desc(CpuEngine(), e->a_f32, CpuEngine(), e->a_low, a_attr));
-  e->packed_b = PackedB(pd.weights_desc());
+  try {
+    e->convert_a = dnnl::reorder(
+        dnnl::reorder::primitive_desc(CpuEngine(), e->a_f32, CpuEngine(), e->a_low, a_attr));
+    e->packed_b = PackedB(pd.weights_desc());
+  } catch (const dnnl::error& err) {
+    if (err.status == dnnl_unimplemented) return e;  // no such reorder: FP32
+    throw;
+  }
   e->scratch = pd.scratchpad_desc();
   e->primitive = dnnl::matmul(pd);
   e->supported = true;
