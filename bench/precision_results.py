@@ -35,12 +35,14 @@ def bert_table(exe, args, date):
     if not os.path.exists(path):
         print(f"skipping {BERT}: {path} missing", file=sys.stderr)
         return None
-    result = run_bench(exe, path, ["--batch", str(BERT_BATCH), "--seq", str(BERT_SEQ),
+    result = run_bench(exe, path, ["--threads", str(args.threads), "--batch", str(BERT_BATCH),
+                                   "--seq", str(BERT_SEQ),
                                    "--calibration", "8", "--eval", "4", "--calibrator",
                                    args.calibrator, "--iterations", "10"])
     lines = [
-        f"BERT-base, {date}, this 2-vCPU VM (AVX-512 VNNI, no AVX512_BF16), 2 threads. "
-        f"`build/bench/precision_bench models/bert_base/model.onnx --batch {BERT_BATCH} "
+        f"BERT-base, {date}, this 2-vCPU VM (AVX-512 VNNI, no AVX512_BF16), {args.threads} "
+        f"thread(s). `build/bench/precision_bench models/bert_base/model.onnx "
+        f"--threads {args.threads} --batch {BERT_BATCH} "
         f"--seq {BERT_SEQ} --calibration 8 --eval 4 --calibrator {args.calibrator} "
         "--iterations 10`: random weights (tests/models/export_models.py), random token ids, "
         "the last quarter of each sequence padding (mask 0); INT8 calibrated on 8 sequences, "
@@ -49,7 +51,7 @@ def bert_table(exe, args, date):
         "the largest |FP32 value|).",
         "",
         f"Command: `/usr/bin/python3 bench/precision_results.py --calibrator {args.calibrator} "
-        f"--only {BERT} --write`",
+        f"--only {BERT} --threads {args.threads} --write`",
         "",
         f"| precision | build ms | batch 1 p50 ms | batch {BERT_BATCH} sequences/s | x FP32 | "
         "rel. L2 error | max rel. error | cosine | top-1 agreement |",
@@ -79,6 +81,7 @@ def main():
     ap.add_argument("--calibrator", default="minmax")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--only", default=",".join(MODELS + [BERT]))
+    ap.add_argument("--threads", type=int, default=2, help="BERT only (images: 2)")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     only = args.only.split(",")
