@@ -243,10 +243,10 @@ void AddCompileFlags(CLI::App* app, tools::CompileCommandOptions* o) {
   app->add_option("--max-shapes", o->max_shapes, "Largest input shapes of the profile")
       ->type_name("SHAPES");
   app->add_option("--tuning-budget-ms", o->tuning_budget_ms,
-                  "Time kernel auto-tuning may spend (recorded; no auto-tuner yet)")
+                  "Time kernel auto-tuning may spend at the opt shapes (0: no tuning)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  app->add_option("--threads", o->threads, "Intra-op threads of the first run")
+  app->add_option("--threads", o->threads, "Intra-op threads of tuning and the first run")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   app->add_flag("--verbose", o->verbose, "Print the passes applied and every node's kernel");

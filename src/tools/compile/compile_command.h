@@ -32,7 +32,7 @@ struct CompileCommandOptions {
   std::string shapes;  // "name:1x3x224x224,..." (fixed)
   std::string min_shapes, opt_shapes, max_shapes;
   int64_t tuning_budget_ms = 0;
-  int threads = 1;  // intra-op threads of the verification run
+  int threads = 1;  // intra-op threads of tuning and the verification run
   bool verbose = false;
 };
 

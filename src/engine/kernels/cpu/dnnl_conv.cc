@@ -21,6 +21,12 @@
 // from the actual input shape by the same code as the reference kernel
 // (ref/conv_pool_util.h); oneDNN's dilation is ONNX's minus one.
 //
+// Auto-tuning (ConvTuning, engine/kernels/tuning.h): TuningCandidates lists
+// the algorithms (direct, Winograd), activation layouts (plain, blocked) and
+// oneDNN implementations (primitive_desc::next_impl) that build for given
+// shapes; a kernel built with one applies it to every shape it can and the
+// heuristics above to the others.
+//
 // Fallback: the factory builds the reference Conv kernel too. Build time:
 // Unimplemented when a known dtype is not fp32 or a constant W has an
 // unsupported rank (the plan then picks the reference kernel). Run time:
@@ -111,13 +117,32 @@ bool IsReferenceImpl(const dnnl::convolution_forward::primitive_desc& pd) {
   return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
 }
 
+// Auto-tuning: moves `pd` along oneDNN's list of implementations to the one
+// named `impl`; false (pd exhausted: make it again) when there is none.
+bool SelectImpl(dnnl::convolution_forward::primitive_desc* pd, const std::string& impl) {
+  while (pd->impl_info_str() != impl) {
+    if (!pd->next_impl()) return false;
+  }
+  return true;
+}
+
+// What CreateEntry would build, without building it (TuningCandidates).
+struct ConvProbe {
+  bool supported = false;
+  bool winograd = false;
+  bool blocked = false;            // reorders to/from oneDNN's layout
+  std::vector<std::string> impls;  // the chosen one first, then the other non-reference ones
+};
+
 class DnnlConvKernel final : public Kernel {
  public:
   DnnlConvKernel(ref::WindowAttrs attrs, int64_t group, bool constant_w, int threads,
-                 std::unique_ptr<Kernel> reference, ConvFusion fusion, ConvPrecision precision)
+                 std::unique_ptr<Kernel> reference, ConvFusion fusion, ConvPrecision precision,
+                 ConvTuning tuning)
       : attrs_(std::move(attrs)),
         fusion_(fusion),
         precision_(precision),
+        tuning_(std::move(tuning)),
         group_(group),
         constant_w_(constant_w),
         threads_(threads),
@@ -212,6 +237,54 @@ class DnnlConvKernel final : public Kernel {
     return Status::Ok();
   }
 
+  // Candidates: the default, then every (algorithm, layout, oneDNN
+  // implementation) that builds for these shapes and differs from it in
+  // effect. FP32 only; reduced precision keeps its one path.
+  std::vector<TuningCandidate> TuningCandidates(
+      std::span<const Tensor* const> inputs) const override {
+    if (!Handles(inputs) || (precision_.kind != ConvPrecision::kFp32 && constant_w_)) return {};
+    const Tensor* b = inputs.size() > 2 ? inputs[2] : nullptr;
+    auto probe = [&](const ConvTuning& t) -> std::optional<ConvProbe> {
+      try {
+        ConvProbe p;
+        auto entry = CreateEntry(*inputs[0], *inputs[1], b, t, &p);
+        if (!entry.ok() || !p.supported || p.impls.empty()) return std::nullopt;
+        return p;
+      } catch (const dnnl::error&) {
+        return std::nullopt;
+      }
+    };
+    auto describe = [](bool winograd, bool blocked, const std::string& impl) {
+      return std::string(winograd ? "winograd" : "direct") + ", " +
+             (blocked ? "blocked" : "plain") + ", " + impl;
+    };
+    std::optional<ConvProbe> base = probe({});
+    if (!base) return {};
+    std::vector<TuningCandidate> out = {
+        {"", "default (" + describe(base->winograd, base->blocked, base->impls[0]) + ")"}};
+    std::vector<std::string> seen = {describe(base->winograd, base->blocked, base->impls[0])};
+    const bool plain_io = fusion_.src_block == 0 && fusion_.dst_block == 0;
+    for (const char* alg : {"direct", "winograd"}) {
+      for (const char* layout : {"plain", "blocked"}) {
+        if (!plain_io && std::string(layout) == "plain") continue;
+        ConvTuning t{alg, plain_io ? layout : "", ""};
+        std::optional<ConvProbe> p = probe(t);
+        if (!p || p->winograd != (t.alg == "winograd")) continue;
+        for (const std::string& impl : p->impls) {
+          const std::string what = describe(p->winograd, p->blocked, impl);
+          if (std::find(seen.begin(), seen.end(), what) != seen.end()) continue;
+          seen.push_back(what);
+          t.impl = impl;
+          out.push_back({ConvTuningToString(t), what});
+        }
+      }
+    }
+    if (out.size() < 2) return {};
+    return out;
+  }
+
+  std::string AppliedTuning() const override { return ConvTuningToString(tuning_); }
+
  private:
   // True when the inputs are well-formed fp32 tensors this kernel computes;
   // everything else goes to the reference kernel.
@@ -277,7 +350,7 @@ class DnnlConvKernel final : public Kernel {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cache_.find(key);
     if (it != cache_.end()) return std::shared_ptr<const ConvEntry>(it->second);
-    ASSIGN_OR_RETURN(std::shared_ptr<ConvEntry> entry, CreateEntry(x, w, b));
+    ASSIGN_OR_RETURN(std::shared_ptr<ConvEntry> entry, CreateEntry(x, w, b, tuning_));
     if (cache_.size() >= kMaxCachedShapes) {
       cache_.erase(order_.front());
       order_.pop_front();
@@ -287,8 +360,10 @@ class DnnlConvKernel final : public Kernel {
     return std::shared_ptr<const ConvEntry>(std::move(entry));
   }
 
+  // With `probe`, only says what it would build (x and w data unread).
   StatusOr<std::shared_ptr<ConvEntry>> CreateEntry(const Tensor& x, const Tensor& w,
-                                                   const Tensor* b) const {
+                                                   const Tensor* b, const ConvTuning& tuning,
+                                                   ConvProbe* probe = nullptr) const {
     const Shape& ws = w.shape();
     // Logical NC... shape of X (a blocked X holds ws[1] * group channels).
     Shape xs = x.shape();
@@ -337,6 +412,7 @@ class DnnlConvKernel final : public Kernel {
     }
     attr.set_post_ops(post_ops);
     if (precision_.kind != ConvPrecision::kFp32 && constant_w_) {
+      if (probe != nullptr) return entry;  // no alternatives
       return CreateReducedEntry(std::move(entry), x, w, b, w_dims, strides, dilates, pad_l, pad_r,
                                 out_logical, std::move(attr));
     }
@@ -354,6 +430,7 @@ class DnnlConvKernel final : public Kernel {
         -> std::optional<dnnl::convolution_forward::primitive_desc> {
       try {
         auto pd = make_pd(src_md, dst_md);
+        if (!tuning.impl.empty() && !SelectImpl(&pd, tuning.impl)) pd = make_pd(src_md, dst_md);
         if (IsReferenceImpl(pd)) return std::nullopt;
         return pd;
       } catch (const dnnl::error& e) {
@@ -368,11 +445,15 @@ class DnnlConvKernel final : public Kernel {
     // F(2x2, 3x3) needs 2.25x fewer multiplies; oneDNN's AVX-512 kernel
     // measured 1.2x (7x7 maps) to 1.9x (56x56) faster than the direct one
     // on ResNet-50's layers, one thread, for ~1e-6 relative difference.
-    const bool winograd = fusion_.src_block > 0 && fusion_.dst_block > 0 && group_ == 1 &&
-                          rank == 4 && ws[2] == 3 && ws[3] == 3 && window.stride[0] == 1 &&
-                          window.stride[1] == 1 && window.dilation[0] == 1 &&
-                          window.dilation[1] == 1 && !DisableWinograd();
-    if (winograd) {
+    // Tuning may ask for it (or refuse it) on any layout.
+    const bool winograd_shape = group_ == 1 && rank == 4 && ws[2] == 3 && ws[3] == 3 &&
+                                window.stride[0] == 1 && window.stride[1] == 1 &&
+                                window.dilation[0] == 1 && window.dilation[1] == 1 &&
+                                !DisableWinograd();
+    const bool winograd =
+        winograd_shape && (tuning.alg.empty() ? fusion_.src_block > 0 && fusion_.dst_block > 0
+                                              : tuning.alg == "winograd");
+    if (winograd && user_blocked) {
       alg = dnnl::algorithm::convolution_winograd;
       pd = try_pd(entry->src_md, entry->dst_md);
       if (!pd) alg = dnnl::algorithm::convolution_direct;
@@ -385,10 +466,17 @@ class DnnlConvKernel final : public Kernel {
     // fast, so keep it.
     bool spatial_kernel = false;
     for (size_t i = 2; i < ws.size(); ++i) spatial_kernel = spatial_kernel || ws[i] > 1;
-    if (!pd && (spatial_kernel || user_blocked)) {
+    const bool want_blocked =
+        user_blocked || (tuning.layout.empty() ? spatial_kernel : tuning.layout == "blocked");
+    if (!pd && want_blocked) {
       memory::desc any_src(ToDims(xs), f32, memory::format_tag::any);
       memory::desc any_dst(ToDims(out_logical), f32, memory::format_tag::any);
-      pd = try_pd(any_src, any_dst);
+      if (winograd && !user_blocked) {
+        alg = dnnl::algorithm::convolution_winograd;
+        pd = try_pd(any_src, any_dst);
+        if (!pd) alg = dnnl::algorithm::convolution_direct;
+      }
+      if (!pd) pd = try_pd(any_src, any_dst);
       if (pd) {
         entry->prim_src_md = pd->src_desc();
         entry->prim_dst_md = pd->dst_desc();
@@ -396,12 +484,18 @@ class DnnlConvKernel final : public Kernel {
             entry->prim_src_md != entry->src_md || entry->prim_dst_md != entry->dst_md;
       }
     }
-    if (!entry->blocked) {
-      if (!pd) pd = try_pd(entry->src_md, entry->dst_md);
-      if (!pd) return entry;  // supported == false: the reference runs this shape
-    } else {
-      MakeReorders(entry.get(), {}, /*to_dst=*/true);
+    if (!entry->blocked && !pd) pd = try_pd(entry->src_md, entry->dst_md);
+    if (!pd) return entry;  // supported == false: the reference runs this shape
+    if (probe != nullptr) {
+      probe->supported = true;
+      probe->winograd = alg == dnnl::algorithm::convolution_winograd;
+      probe->blocked = entry->blocked || user_blocked;
+      do {
+        if (!IsReferenceImpl(*pd)) probe->impls.push_back(pd->impl_info_str());
+      } while (pd->next_impl());
+      return entry;
     }
+    if (entry->blocked) MakeReorders(entry.get(), {}, /*to_dst=*/true);
     entry->prim_w_md = pd->weights_desc();
     entry->scratch_md = pd->scratchpad_desc();
     entry->reorder_w = entry->prim_w_md != entry->user_w_md;
@@ -525,6 +619,7 @@ class DnnlConvKernel final : public Kernel {
   const ref::WindowAttrs attrs_;
   const ConvFusion fusion_;
   const ConvPrecision precision_;
+  const ConvTuning tuning_;
   const int64_t group_;
   const bool constant_w_;
   const int threads_;
@@ -539,9 +634,11 @@ class DnnlConvKernel final : public Kernel {
 
 std::unique_ptr<Kernel> NewDnnlConvKernel(ref::WindowAttrs attrs, int64_t group, bool constant_w,
                                           int threads, std::unique_ptr<Kernel> reference,
-                                          ConvFusion fusion, ConvPrecision precision) {
+                                          ConvFusion fusion, ConvPrecision precision,
+                                          ConvTuning tuning) {
   return std::make_unique<DnnlConvKernel>(std::move(attrs), group, constant_w, threads,
-                                          std::move(reference), fusion, precision);
+                                          std::move(reference), fusion, precision,
+                                          std::move(tuning));
 }
 
 }  // namespace nereid::engine::cpu

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "engine/kernels/cpu/dnnl_common.h"
 #include "engine/kernels/kernel.h"
@@ -31,9 +33,25 @@ struct ConvPrecision {
   bool input_unsigned = false;  // INT8: X >= 0 (after a ReLU): u8, else s8
 };
 
+// Auto-tuning choices (engine/kernels/tuning.h), FP32 only. An empty field
+// keeps the kernel's own heuristic; a choice oneDNN cannot honour for some
+// input shape falls back to the heuristic for that shape.
+struct ConvTuning {
+  std::string alg;     // "direct" or "winograd" (3x3, stride 1, ungrouped)
+  std::string layout;  // "plain" (the primitive on X/Y as they are) or
+                       // "blocked" (oneDNN's layout, reorders in and out);
+                       // only for convolutions whose X and Y are plain
+  std::string impl;    // a oneDNN implementation name ("jit:avx512_core")
+};
+// Parameters "alg=...;impl=...;layout=..." <-> ConvTuning (InvalidArgument
+// naming what is wrong).
+StatusOr<ConvTuning> ParseConvTuning(std::string_view params);
+std::string ConvTuningToString(const ConvTuning& tuning);
+
 // Conv / nereid.FusedConv on oneDNN; `reference` runs what it does not cover.
 std::unique_ptr<Kernel> NewDnnlConvKernel(ref::WindowAttrs attrs, int64_t group, bool constant_w,
                                           int threads, std::unique_ptr<Kernel> reference,
-                                          ConvFusion fusion, ConvPrecision precision);
+                                          ConvFusion fusion, ConvPrecision precision,
+                                          ConvTuning tuning = {});
 
 }  // namespace nereid::engine::cpu

@@ -1,6 +1,6 @@
 // Conv and nereid.FusedConv factories for the oneDNN convolution kernel
-// (dnnl_conv.cc): attribute parsing, fusion and precision attributes, and
-// registration above the reference kernels.
+// (dnnl_conv.cc): attribute parsing, fusion and precision attributes,
+// auto-tuning parameters, and registration above the reference kernels.
 #include <cmath>
 #include <limits>
 #include <string>
@@ -10,6 +10,33 @@
 #include "engine/kernels/ref/ref_util.h"
 
 namespace nereid::engine::cpu {
+
+StatusOr<ConvTuning> ParseConvTuning(std::string_view text) {
+  ASSIGN_OR_RETURN(TuningParams params, TuningParams::Parse(text));
+  RETURN_IF_ERROR(params.CheckKeys({"alg", "impl", "layout"}, "the oneDNN convolution"));
+  ConvTuning tuning;
+  tuning.alg = params.Get("alg").value_or("");
+  tuning.layout = params.Get("layout").value_or("");
+  tuning.impl = params.Get("impl").value_or("");
+  if (!tuning.alg.empty() && tuning.alg != "direct" && tuning.alg != "winograd") {
+    return InvalidArgument("tuning parameter alg must be direct or winograd, got '" + tuning.alg +
+                           "'");
+  }
+  if (!tuning.layout.empty() && tuning.layout != "plain" && tuning.layout != "blocked") {
+    return InvalidArgument("tuning parameter layout must be plain or blocked, got '" +
+                           tuning.layout + "'");
+  }
+  return tuning;
+}
+
+std::string ConvTuningToString(const ConvTuning& tuning) {
+  TuningParams params;
+  params.Set("alg", tuning.alg);
+  params.Set("layout", tuning.layout);
+  params.Set("impl", tuning.impl);
+  return params.ToString();
+}
+
 namespace {
 
 // The precision attributes (engine/passes/assign_precision.h) of a node.
@@ -52,8 +79,9 @@ StatusOr<std::unique_ptr<Kernel>> MakeDnnlConv(const KernelBuildContext& context
   ASSIGN_OR_RETURN(ref::WindowAttrs attrs, ref::ParseWindowAttrs(context.node, "Conv", true, false));
   ASSIGN_OR_RETURN(int64_t group, context.node.GetInt("group", 1));
   ASSIGN_OR_RETURN(ConvPrecision precision, ReadPrecision(context.node));
+  ASSIGN_OR_RETURN(ConvTuning tuning, ParseConvTuning(context.tuning_params));
   return NewDnnlConvKernel(std::move(attrs), group, w != nullptr, context.intra_op_threads,
-                           std::move(reference), {}, precision);
+                           std::move(reference), {}, precision, std::move(tuning));
 }
 
 StatusOr<std::unique_ptr<Kernel>> MakeDnnlFusedConv(const KernelBuildContext& context) {
@@ -105,8 +133,9 @@ StatusOr<std::unique_ptr<Kernel>> MakeDnnlFusedConv(const KernelBuildContext& co
   ASSIGN_OR_RETURN(int64_t group, node.GetInt("group", 1));
   if (group < 1) return InvalidArgument("Conv attribute 'group' must be positive");
   ASSIGN_OR_RETURN(ConvPrecision precision, ReadPrecision(node));
+  ASSIGN_OR_RETURN(ConvTuning tuning, ParseConvTuning(context.tuning_params));
   return NewDnnlConvKernel(std::move(attrs), group, w != nullptr, context.intra_op_threads,
-                           std::move(reference), fusion, precision);
+                           std::move(reference), fusion, precision, std::move(tuning));
 }
 
 NEREID_REGISTER_KERNEL_PRIORITY("", "Conv", MakeDnnlConv, 10);
