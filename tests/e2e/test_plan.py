@@ -85,10 +85,48 @@ class CompileCommand(PlanTestCase):
         self.assertIn("fuse_matmul", stdout)
         self.assertRegex(stdout, r"node 'fc1' \(op Gemm\)\s+\d+ (optimized|reference)")
         self.assertRegex(stdout, r"first run \d+ ms")
-        self.assertIn("tuning budget 50 ms recorded", stdout)
+        # The MLP's Gemms have no alternatives at one thread: nothing to tune.
+        self.assertRegex(stdout, r"tuning: 0 nodes tuned at \[4,64\], 0 changed .* of a 50 ms budget")
         # Not a terminal: one progress line per phase.
         for phase in ("[1/6] read", "[2/6] import", "[4/6] kernels", "[6/6] write"):
             self.assertIn(phase, stderr)
+
+    def test_verbose_prints_the_tuning_choices(self):
+        out = os.path.join(self.tmp, "f.plan")
+        rc, stdout, stderr = run_cli("compile", FASHION_ONNX, "-o", out, "--shapes",
+                                     "image:2x1x28x28", "--threads", "2", "--verbose",
+                                     "--tuning-budget-ms", "20000", timeout=300)
+        self.assertEqual(rc, 0, stdout + stderr)
+        self.assertIn("[4/6] tuning", stderr)
+        summary = re.search(r"tuning: (\d+) nodes? tuned at \[2,1,28,28\], (\d+) changed "
+                            r"\(their summed time [\d.]+ -> [\d.]+ ms\), in \d+ ms of a 20000 ms "
+                            r"budget", stdout)
+        self.assertIsNotNone(summary, stdout)
+        # Two threads: every optimized kernel has at least a one-thread candidate.
+        self.assertGreaterEqual(int(summary.group(1)), 5, stdout)
+        self.assertIn("tuning (step, node, input shapes; the candidate chosen", stdout)
+        # One line per tuned node: what it is, then what was chosen and by how much.
+        self.assertRegex(stdout, r"\d+  node '/features/features.4/Conv' \(op nereid.FusedConv\)"
+                                 r"  \[2,2,14,14,16\] \[64,32,3,3\] \[64\]\n        "
+                                 r"(chosen: .* [\d.]+ ms, against default .* [\d.]+ ms: won by "
+                                 r"[\d.]+x|kept: default .* [\d.]+ ms \(no candidate more than 3% "
+                                 r"faster\)) \[\d+ candidates\]")
+        tuned = len(re.findall(r"^        (chosen|kept): ", stdout, re.M))
+        self.assertEqual(tuned, int(summary.group(1)))
+        changed = len(re.findall(r"^        chosen: ", stdout, re.M))
+        self.assertEqual(changed, int(summary.group(2)))
+        # Changed nodes show their parameters in the kernel list, and the plan
+        # file keeps them (KERN).
+        self.assertEqual(len(re.findall(r"optimized  tuned: \S+", stdout)), changed)
+        with open(out, "rb") as f:
+            kern = dict(plan_file.read_sections(f.read()))["KERN"]
+        self.assertEqual(sum(1 for k in plan_file.decode_kernels(kern) if k["params"]), changed)
+        # Without shapes the batch is unknown: skipped, saying why.
+        rc, stdout, stderr = run_cli("compile", FASHION_ONNX, "-o", out, "--tuning-budget-ms",
+                                     "1000", timeout=300)
+        self.assertEqual(rc, 0, stdout + stderr)
+        self.assertRegex(stdout, r"tuning skipped: input 'image' has shape \[-?\w+,1,28,28\] "
+                                 r"and no shape profile gives it an opt shape")
 
     def test_precisions(self):
         out = os.path.join(self.tmp, "best.plan")
