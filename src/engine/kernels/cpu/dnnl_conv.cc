@@ -119,6 +119,8 @@ bool IsReferenceImpl(const dnnl::convolution_forward::primitive_desc& pd) {
 
 // Auto-tuning: moves `pd` along oneDNN's list of implementations to the one
 // named `impl`; false (pd exhausted: make it again) when there is none.
+// oneDNN 2.x's iterator keeps a pointer to the operation descriptor `pd` was
+// made from: call this only while that descriptor lives.
 bool SelectImpl(dnnl::convolution_forward::primitive_desc* pd, const std::string& impl) {
   while (pd->impl_info_str() != impl) {
     if (!pd->next_impl()) return false;
@@ -424,13 +426,24 @@ class DnnlConvKernel final : public Kernel {
                                                         dst_md, strides, dilates, pad_l, pad_r)
                       : dnnl::convolution_forward::desc(prop, alg, src_md, any_w, dst_md,
                                                         strides, dilates, pad_l, pad_r);
-      return dnnl::convolution_forward::primitive_desc(desc, attr, CpuEngine());
+      dnnl::convolution_forward::primitive_desc pd(desc, attr, CpuEngine());
+      // oneDNN's implementation iterator points at `desc`: walk it only here.
+      if (!tuning.impl.empty() && !SelectImpl(&pd, tuning.impl)) {
+        pd = dnnl::convolution_forward::primitive_desc(desc, attr, CpuEngine());
+      }
+      if (probe != nullptr) {
+        probe->impls.clear();
+        dnnl::convolution_forward::primitive_desc all(desc, attr, CpuEngine());
+        do {
+          if (!IsReferenceImpl(all)) probe->impls.push_back(all.impl_info_str());
+        } while (all.next_impl());
+      }
+      return pd;
     };
     auto try_pd = [&](const memory::desc& src_md, const memory::desc& dst_md)
         -> std::optional<dnnl::convolution_forward::primitive_desc> {
       try {
         auto pd = make_pd(src_md, dst_md);
-        if (!tuning.impl.empty() && !SelectImpl(&pd, tuning.impl)) pd = make_pd(src_md, dst_md);
         if (IsReferenceImpl(pd)) return std::nullopt;
         return pd;
       } catch (const dnnl::error& e) {
@@ -490,10 +503,7 @@ class DnnlConvKernel final : public Kernel {
       probe->supported = true;
       probe->winograd = alg == dnnl::algorithm::convolution_winograd;
       probe->blocked = entry->blocked || user_blocked;
-      do {
-        if (!IsReferenceImpl(*pd)) probe->impls.push_back(pd->impl_info_str());
-      } while (pd->next_impl());
-      return entry;
+      return entry;  // probe->impls: listed by make_pd
     }
     if (entry->blocked) MakeReorders(entry.get(), {}, /*to_dst=*/true);
     entry->prim_w_md = pd->weights_desc();
