@@ -332,6 +332,35 @@ class PlanCache(PlanTestCase):
         self.assertIn("truncated plan file", log)
         self.assertEqual(len(load_times(log)[0]), 1)
 
+    def test_tuned_at_load_then_cached_and_reused_without_tuning(self):
+        config = ('backend: "onnxruntime"\n'
+                  'parameters { key: "shapes" value { string_value: "image:2x1x28x28" } }\n'
+                  'parameters { key: "tuning_budget_ms" value { string_value: "5000" } }\n')
+        with open(FASHION_ONNX, "rb") as f:
+            repo = make_repo({"fashion/config.pbtxt": config, "fashion/1/model.onnx": f.read()})
+        cache = os.path.join(self.tmp, "cache")
+        image = np.random.default_rng(4).random((2, 1, 28, 28), dtype=np.float32)
+
+        def classify(url):
+            body = {"inputs": [{"name": "image", "shape": [2, 1, 28, 28], "datatype": "FP32",
+                                "data": image.flatten().tolist()}]}
+            return probabilities(requests.post(f"{url}/v2/models/fashion/infer", json=body,
+                                               timeout=TIMEOUT))
+
+        with Server("--cache-directory", cache, repos=[repo]) as s:
+            first = classify(s.url)
+            log = s.stderr()
+        self.assertRegex(log, r"model 'fashion': auto-tuning at \[2,1,28,28\] tuned \d+ nodes "
+                              r"\(\d+ changed, 0 left untuned\) in \d+ ms")
+        with open(os.path.join(cache, os.listdir(cache)[0]), "rb") as f:
+            kern = plan_file.decode_kernels(dict(plan_file.read_sections(f.read()))["KERN"])
+        with Server("--cache-directory", cache, repos=[repo]) as s:
+            np.testing.assert_allclose(classify(s.url), first, rtol=1e-5, atol=1e-6)
+            log = s.stderr()
+        self.assertEqual(load_times(log)[0], [], "a warm cache compiles nothing")
+        self.assertNotIn("auto-tuning", log, "the cached plan's choices are reused, not re-timed")
+        self.assertEqual(len(kern), 9)
+
     def test_other_settings_are_another_entry(self):
         repo = make_repo({"digits/config.pbtxt": self.CONFIG,
                           "digits/1/model.onnx": DIGITS_BYTES})

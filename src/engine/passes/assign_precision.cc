@@ -40,8 +40,8 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
   PrecisionReport& r = report ? *report : local;
   if (options.precision == Precision::kFp32) return Status::Ok();
   if (options.precision == Precision::kBest) {
-    return Unimplemented("precision 'best' needs per-layer timing (kernel auto-tuning), which "
-                         "this engine does not have yet; choose fp32, bf16 or int8");
+    return Unimplemented("precision 'best' needs per-layer timing of each precision, which "
+                         "kernel auto-tuning does not do yet; choose fp32, bf16 or int8");
   }
   const bool int8 = options.precision == Precision::kInt8;
   if (int8 && (!options.calibration || options.calibration->samples.empty())) {
