@@ -13,7 +13,7 @@ StatusOr<TuningParams> TuningParams::Parse(std::string_view text) {
   TuningParams params;
   if (text.empty()) return params;
   auto bad = [&](const std::string& why) {
-    return InvalidArgument("malformed tuning parameters '" + std::string(text) + "': " + why);
+    return InvalidArgument("malformed tuning parameters '" + Printable(text) + "': " + why);
   };
   size_t pos = 0;
   while (pos <= text.size()) {
@@ -21,12 +21,12 @@ StatusOr<TuningParams> TuningParams::Parse(std::string_view text) {
     if (end == std::string_view::npos) end = text.size();
     std::string_view item = text.substr(pos, end - pos);
     const size_t eq = item.find('=');
-    if (eq == std::string_view::npos) return bad("expected key=value, got '" + std::string(item) + "'");
+    if (eq == std::string_view::npos) return bad("expected key=value, got '" + Printable(item) + "'");
     std::string_view key = item.substr(0, eq);
     std::string_view value = item.substr(eq + 1);
-    if (key.empty() || value.empty()) return bad("empty key or value in '" + std::string(item) + "'");
+    if (key.empty() || value.empty()) return bad("empty key or value in '" + Printable(item) + "'");
     for (char c : key) {
-      if (!KeyChar(c)) return bad("bad character in key '" + std::string(key) + "'");
+      if (!KeyChar(c)) return bad("bad character in key '" + Printable(key) + "'");
     }
     for (char c : value) {
       if (!ValueChar(c)) return bad("bad character in the value of '" + std::string(key) + "'");
@@ -71,6 +71,22 @@ void TuningParams::Set(const std::string& key, const std::string& value) {
 void TuningParams::Erase(std::string_view key) {
   auto it = values_.find(key);
   if (it != values_.end()) values_.erase(it);
+}
+
+std::string TuningParams::Printable(std::string_view text) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f && c != '\\') {
+      out += c;
+    } else {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
 }
 
 std::string TuningParams::ToString() const {

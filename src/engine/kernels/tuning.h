@@ -55,6 +55,9 @@ class TuningParams {
   // The canonical text: keys sorted, "" when empty.
   std::string ToString() const;
 
+  // `text` for a message: bytes outside printable ASCII as \xNN.
+  static std::string Printable(std::string_view text);
+
  private:
   std::map<std::string, std::string, std::less<>> values_;
 };

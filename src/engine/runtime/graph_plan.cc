@@ -126,7 +126,9 @@ Status GraphPlan::BuildSteps(const RuntimeSettings& settings, const CompileProgr
       if (!kernel.ok()) {
         return kernel.status().WithPrefix(
             label + ": the kernel the plan chose (priority " + std::to_string(choice.priority) +
-            (choice.params.empty() ? "" : ", tuning parameters '" + choice.params + "'") +
+            (choice.params.empty()
+                 ? ""
+                 : ", tuning parameters '" + TuningParams::Printable(choice.params) + "'") +
             ") cannot be built");
       }
       chosen = choice.priority;

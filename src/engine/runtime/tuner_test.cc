@@ -263,7 +263,8 @@ TEST(TunerTest, LoadingRefusesMalformedOrUnknownParameters) {
     ASSERT_FALSE(loaded.ok()) << params;
     EXPECT_EQ(loaded.status().code(), StatusCode::kInvalidArgument) << params;
     EXPECT_THAT(loaded.status().message(), HasSubstr("node 'delay0' (op test.tuning.Delay)"));
-    EXPECT_THAT(loaded.status().message(), HasSubstr("tuning parameters '" + params + "'"));
+    EXPECT_THAT(loaded.status().message(),
+                HasSubstr("tuning parameters '" + TuningParams::Printable(params) + "'"));
     EXPECT_THAT(loaded.status().message(), HasSubstr(message)) << params;
   }
 }
