@@ -226,18 +226,24 @@ void GraphPlan::Tune(const RuntimeSettings& settings, const CompileProgressFn& p
   Tuner tuner(info_.tuning_budget_ms);
   const KernelRegistry& registry = KernelRegistry::Global();
   std::vector<std::optional<Tuner::Choice>> choices(steps_.size());
+  // Once the budget is spent the run ends: the rest of it (first runs of
+  // the remaining kernels, weight packing) would only spend more.
   StepObserver observer = [&](size_t s, std::span<const Tensor* const> args, size_t outputs) {
+    if (tuner.BudgetSpent()) {
+      for (size_t rest = s; rest < steps_.size(); ++rest) {
+        if (info_.kernels[rest].priority > KernelRegistry::kReferencePriority) {
+          ++tuner.report().not_reached;
+        }
+      }
+      return false;
+    }
     const Node& node = graph_.nodes[s];
     const int current = info_.kernels[s].priority;
     // Reference kernels are what the optimized ones refused: nothing to tune.
-    if (current <= KernelRegistry::kReferencePriority) return;
+    if (current <= KernelRegistry::kReferencePriority) return true;
     if (progress) {
       progress({"tuning", static_cast<int64_t>(s), static_cast<int64_t>(steps_.size()),
                 steps_[s].label});
-    }
-    if (tuner.BudgetSpent()) {
-      ++tuner.report().not_reached;
-      return;
     }
     auto factories = registry.FindAll(node.domain, node.op_type);
     TunerNode n;
@@ -258,6 +264,7 @@ void GraphPlan::Tune(const RuntimeSettings& settings, const CompileProgressFn& p
       return Internal("no kernel factory of priority " + std::to_string(priority));
     };
     choices[s] = tuner.TuneNode(n, args, outputs);
+    return true;
   };
   std::vector<Tensor> outputs;
   int64_t in_place_steps = 0;
@@ -267,8 +274,10 @@ void GraphPlan::Tune(const RuntimeSettings& settings, const CompileProgressFn& p
               ""});
   }
   const std::string skipped =
-      ran.ok() ? "" : "the plan failed on random inputs of its opt shapes (" + ran.message() +
-                          "); tuning stopped there";
+      ran.ok() || ran.code() == StatusCode::kCancelled
+          ? ""
+          : "the plan failed on random inputs of its opt shapes (" + ran.message() +
+                "); tuning stopped there";
   report = std::move(tuner.report());
   report.skipped = skipped;
   report.input_shapes = shapes;
@@ -480,7 +489,9 @@ Status GraphPlan::Execute(const std::vector<TensorView>& inputs, std::vector<Ten
     if (memory != nullptr) memory->BeginStep(static_cast<int>(s));
     args.clear();
     for (int v : step.inputs) args.push_back(v == kNoValue ? nullptr : &slots[v]);
-    if (observer != nullptr) (*observer)(s, args, step.outputs.size());
+    if (observer != nullptr && !(*observer)(s, args, step.outputs.size())) {
+      return Cancelled("run ended by its observer");
+    }
     // At least one slot, even for a (malformed) node without outputs, so a
     // kernel that skipped its arity check cannot write out of bounds.
     results.assign(std::max<size_t>(step.outputs.size(), 1), Tensor());

@@ -94,9 +94,10 @@ class GraphPlan final : public Plan {
     uint64_t last_use = 0;
   };
 
-  // Called before step `s` runs, with its inputs (tuning).
+  // Called before step `s` runs, with its inputs (tuning); false ends the
+  // run there (Execute then answers Cancelled).
   using StepObserver =
-      std::function<void(size_t s, std::span<const Tensor* const> inputs, size_t outputs)>;
+      std::function<bool(size_t s, std::span<const Tensor* const> inputs, size_t outputs)>;
 
   GraphPlan() = default;
   Status BuildSteps(const RuntimeSettings& settings, const CompileProgressFn& progress);
