@@ -268,7 +268,14 @@ void GraphPlan::Tune(const RuntimeSettings& settings, const CompileProgressFn& p
   };
   std::vector<Tensor> outputs;
   int64_t in_place_steps = 0;
-  Status ran = Execute(views, &outputs, nullptr, nullptr, &in_place_steps, &observer);
+  Status ran;
+  try {
+    ran = Execute(views, &outputs, nullptr, nullptr, &in_place_steps, &observer);
+  } catch (const std::bad_alloc&) {
+    throw;  // the compile reports it
+  } catch (const std::exception& e) {
+    ran = Internal(std::string("exception: ") + e.what());
+  }
   if (progress) {
     progress({"tuning", static_cast<int64_t>(steps_.size()), static_cast<int64_t>(steps_.size()),
               ""});

@@ -28,12 +28,14 @@ using testing::ModelBuilder;
 constexpr int32_t kFloat = onnx::TensorProto::FLOAT;
 
 // --- test.tuning:Delay: Y = X after spinning `delay_us` (default 3000) -----
+// times its thread count (as if the other threads were busy elsewhere).
 // Candidates: faster and slower delays, and ones that fail to build
 // (fail=build), to run (fail=run) or that compute something else
 // (fail=wrong).
 std::atomic<int> g_runs{0};
 std::mutex g_built_mu;
 std::vector<std::string> g_built;  // params of every kernel built, GUARDED_BY(g_built_mu)
+std::vector<int> g_built_threads;  // and its thread count, GUARDED_BY(g_built_mu)
 
 class DelayKernel final : public Kernel {
  public:
@@ -79,9 +81,11 @@ StatusOr<std::unique_ptr<Kernel>> MakeDelay(const KernelBuildContext& context) {
   }
   const std::string fail = params.Get("fail").value_or("");
   if (fail == "build") return InvalidArgument("this candidate cannot be built");
+  delay *= std::max(context.intra_op_threads, 1);
   {
     std::lock_guard<std::mutex> lock(g_built_mu);
     g_built.push_back(params.ToString());
+    g_built_threads.push_back(context.intra_op_threads);
   }
   return std::unique_ptr<Kernel>(new DelayKernel(delay, fail, params.ToString()));
 }
@@ -91,6 +95,7 @@ void Reset() {
   g_runs = 0;
   std::lock_guard<std::mutex> lock(g_built_mu);
   g_built.clear();
+  g_built_threads.clear();
 }
 
 std::vector<std::string> Built() {
@@ -174,6 +179,32 @@ TEST(TunerTest, ChoicesSurviveThePlanFileAndLoadingTimesNothing) {
   std::vector<Tensor> out;
   ASSERT_TRUE((*loaded)->Run({view}, &out).ok());
   EXPECT_EQ(g_runs.load(), 2);
+}
+
+TEST(TunerTest, FewerThreadsAreACandidateAndTheLoadedPlanKeepsThem) {
+  Reset();
+  CompileOptions options;
+  options.tuning_budget_ms = 10000;
+  options.intra_op_threads = 4;
+  auto plan = CompileToPlan(DelayChain(1), options);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  const PlanInfo& info = (*plan)->info();
+  // Stage 1 at 4 threads (100 us x 4), stage 2 at 2 and 1.
+  EXPECT_EQ(info.kernels[0].params, "delay_us=100;threads=1");
+  ASSERT_EQ(info.tuning.nodes.size(), 1u);
+  EXPECT_EQ(info.tuning.nodes[0].candidates, 8);
+  EXPECT_EQ(info.tuning.nodes[0].default_label, "3000 us, 4 threads");
+  EXPECT_EQ(info.tuning.nodes[0].chosen_label, "100 us, 1 thread");
+  auto bytes = (*plan)->Serialize();
+  ASSERT_TRUE(bytes.ok());
+  Reset();
+  PlanLoadOptions load;
+  load.intra_op_threads = 8;
+  auto loaded = Plan::FromPlanBytes(*bytes, load);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(Built(), std::vector<std::string>{"delay_us=100"});
+  std::lock_guard<std::mutex> lock(g_built_mu);
+  EXPECT_EQ(g_built_threads, std::vector<int>{1});
 }
 
 TEST(TunerTest, ZeroBudgetTimesNothing) {
