@@ -117,17 +117,6 @@ bool IsReferenceImpl(const dnnl::convolution_forward::primitive_desc& pd) {
   return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
 }
 
-// Auto-tuning: moves `pd` along oneDNN's list of implementations to the one
-// named `impl`; false (pd exhausted: make it again) when there is none.
-// oneDNN 2.x's iterator keeps a pointer to the operation descriptor `pd` was
-// made from: call this only while that descriptor lives.
-bool SelectImpl(dnnl::convolution_forward::primitive_desc* pd, const std::string& impl) {
-  while (pd->impl_info_str() != impl) {
-    if (!pd->next_impl()) return false;
-  }
-  return true;
-}
-
 // What CreateEntry would build, without building it (TuningCandidates).
 struct ConvProbe {
   bool supported = false;
@@ -426,19 +415,8 @@ class DnnlConvKernel final : public Kernel {
                                                         dst_md, strides, dilates, pad_l, pad_r)
                       : dnnl::convolution_forward::desc(prop, alg, src_md, any_w, dst_md,
                                                         strides, dilates, pad_l, pad_r);
-      dnnl::convolution_forward::primitive_desc pd(desc, attr, CpuEngine());
-      // oneDNN's implementation iterator points at `desc`: walk it only here.
-      if (!tuning.impl.empty() && !SelectImpl(&pd, tuning.impl)) {
-        pd = dnnl::convolution_forward::primitive_desc(desc, attr, CpuEngine());
-      }
-      if (probe != nullptr) {
-        probe->impls.clear();
-        dnnl::convolution_forward::primitive_desc all(desc, attr, CpuEngine());
-        do {
-          if (!IsReferenceImpl(all)) probe->impls.push_back(all.impl_info_str());
-        } while (all.next_impl());
-      }
-      return pd;
+      return MakePrimitiveDesc<dnnl::convolution_forward::primitive_desc>(
+          desc, attr, tuning.impl, probe != nullptr ? &probe->impls : nullptr);
     };
     auto try_pd = [&](const memory::desc& src_md, const memory::desc& dst_md)
         -> std::optional<dnnl::convolution_forward::primitive_desc> {
