@@ -62,7 +62,12 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
   std::map<int, ActivationStats> stats;
   if (int8 && !chosen.empty()) {
     std::vector<int> values;
-    for (size_t i : chosen) values.push_back(graph->nodes[i].inputs[0]);
+    for (size_t i : chosen) {
+      const Node& n = graph->nodes[i];
+      values.push_back(n.inputs[0]);
+      // A FusedConv's residual Z: its range lets INT8 chains keep it quantized.
+      if (n.inputs.size() > 3 && n.inputs[3] != kNoValue) values.push_back(n.inputs[3]);
+    }
     std::sort(values.begin(), values.end());
     values.erase(std::unique(values.begin(), values.end()), values.end());
     const bool histograms = options.calibrator != Calibrator::kMinMax;
@@ -77,19 +82,29 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
       ++r.reduced;
       continue;
     }
+    // real = scale x quantized, u8 when the value is never negative.
+    auto quantization = [&](int value, const char* scale_attr, const char* sign_attr) {
+      const ActivationStats& s = stats.at(value);
+      const bool is_unsigned = s.min >= 0;
+      const int levels = is_unsigned ? 255 : 127;
+      const float threshold = ChooseThreshold(s, options.calibrator, levels);
+      Attribute scale;
+      scale.kind = Attribute::Kind::kFloat;
+      scale.f = threshold / levels;
+      Attribute sign;
+      sign.kind = Attribute::Kind::kInt;
+      sign.i = is_unsigned ? 1 : 0;
+      n.attributes[scale_attr] = scale;
+      n.attributes[sign_attr] = sign;
+      return std::pair{threshold, is_unsigned};
+    };
     const ActivationStats& s = stats.at(n.inputs[0]);
-    const bool is_unsigned = s.min >= 0;
-    const int levels = is_unsigned ? 255 : 127;
-    const float threshold = ChooseThreshold(s, options.calibrator, levels);
-    Attribute scale;
-    scale.kind = Attribute::Kind::kFloat;
-    scale.f = threshold / levels;
-    Attribute sign;
-    sign.kind = Attribute::Kind::kInt;
-    sign.i = is_unsigned ? 1 : 0;
     n.attributes[kPrecisionAttr] = Str("int8");
-    n.attributes[kInputScaleAttr] = scale;
-    n.attributes[kInputUnsignedAttr] = sign;
+    const auto [threshold, is_unsigned] = quantization(n.inputs[0], kInputScaleAttr,
+                                                        kInputUnsignedAttr);
+    if (n.inputs.size() > 3 && n.inputs[3] != kNoValue) {
+      quantization(n.inputs[3], kSumScaleAttr, kSumUnsignedAttr);
+    }
     char line[160];
     std::snprintf(line, sizeof(line), ": INT8 (input %s, range [%g, %g], threshold %g)",
                   is_unsigned ? "u8" : "s8", s.min, s.max, threshold);
