@@ -90,6 +90,10 @@ def main():
     table = load_table(args.table)
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
+    # Exporters sometimes read initializers through Identity nodes.
+    for n in graph.node:
+        if n.op_type == "Identity" and n.input[0] in inits:
+            inits[n.output[0]] = inits[n.input[0]]
     producers = {o: n for n in graph.node for o in n.output}
     known = set(producers) | {i.name for i in graph.input}
     missing = sorted(set(table) - known)
