@@ -51,6 +51,11 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
   for (size_t i = 0; i < graph->nodes.size(); ++i) {
     const Node& n = graph->nodes[i];
     if (!IsConv(n)) continue;
+    if (n.FindAttribute(kPrecisionAttr) != nullptr) {  // set by fuse_qdq from the model's Q/DQ
+      ++r.reduced;
+      r.lines.push_back(DescribeNode(n, i) + ": INT8 (the model's QuantizeLinear/DequantizeLinear)");
+      continue;
+    }
     const std::string why = Ineligible(*graph, n);
     if (!why.empty()) {
       ++r.kept_fp32;

@@ -140,11 +140,15 @@ StatusOr<std::unique_ptr<Plan>> Compile(std::string_view onnx_bytes, const Compi
                        LoadCalibrationData(options.calibration_data, InputsOf(graph)));
     }
     RETURN_IF_ERROR(AssignPrecision(&graph, precision, nullptr));
-    const auto& off = options.disabled_passes;
-    if (options.precision == Precision::kInt8 &&
-        std::find(off.begin(), off.end(), "chain_int8") == off.end()) {
-      const auto start = std::chrono::steady_clock::now();
-      ASSIGN_OR_RETURN(int chained, ChainInt8(&graph));
+  }
+  // INT8 nodes come from AssignPrecision or from a QDQ model (fuse_qdq).
+  // Quantized tensors between them need the oneDNN kernels.
+  const auto& off = options.disabled_passes;
+  if (options.optimize && !options.reference_kernels_only &&
+      std::find(off.begin(), off.end(), "chain_int8") == off.end()) {
+    const auto start = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(int chained, ChainInt8(&graph));
+    if (chained > 0) {
       info.passes.push_back(
           {"chain_int8", chained,
            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)

@@ -303,5 +303,45 @@ TEST(Int8Chain, ResidualNetworkAgreesWithUnchainedAndFp32) {
   EXPECT_LT(chained_vs_fp32, 2 * plain_vs_fp32 + 1e-3);
 }
 
+// The calibration table names the ONNX model's tensors: the layout pass's
+// copies map back to their source, other names (even ending in "/<n>") stay.
+TEST(CalibrationTable, NamesTheModelsTensorsOncePerTensor) {
+  Graph g;
+  auto conv = [&](const std::string& input, float scale, bool is_unsigned) {
+    Node n;
+    n.op_type = "Conv";
+    n.inputs = {g.GetOrAddValue(input)};
+    Attribute kind, s, u;
+    kind.kind = Attribute::Kind::kString;
+    kind.s = "int8";
+    s.kind = Attribute::Kind::kFloat;
+    s.f = scale;
+    u.kind = Attribute::Kind::kInt;
+    u.i = is_unsigned ? 1 : 0;
+    n.attributes[kPrecisionAttr] = kind;
+    n.attributes[kInputScaleAttr] = s;
+    n.attributes[kInputUnsignedAttr] = u;
+    g.nodes.push_back(n);
+  };
+  conv("relu_1/plain", 0.5f, true);
+  conv("relu_1", 0.5f, true);  // the same tensor: one entry
+  conv("pool/blocked/2", 0.25f, false);
+  conv("/layer1/conv/1", 0.125f, true);
+  Node fp32;
+  fp32.op_type = "Conv";
+  fp32.inputs = {g.GetOrAddValue("image")};
+  g.nodes.push_back(fp32);
+  const std::vector<CalibrationEntry> e = CalibrationEntries(g);
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(e[0].tensor, "relu_1");
+  EXPECT_EQ(e[1].tensor, "pool");
+  EXPECT_FALSE(e[1].is_unsigned);
+  EXPECT_EQ(e[2].tensor, "/layer1/conv/1");
+  const std::string json = CalibrationTableJson(e, Calibrator::kEntropy);
+  EXPECT_NE(json.find("\"calibrator\": \"entropy\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"pool\": {\"scale\": 0.25, \"unsigned\": false}"), std::string::npos)
+      << json;
+}
+
 }  // namespace
 }  // namespace nereid::engine
