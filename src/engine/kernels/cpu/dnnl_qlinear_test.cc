@@ -18,6 +18,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/kernels/cpu/cpu_kernel_test_util.h"
@@ -586,6 +587,57 @@ TEST(DnnlQLinearTest, MalformedInputsGetTheReferenceErrors) {
   auto built = fp.BuildOptimized();
   ASSERT_FALSE(built.ok());
   EXPECT_EQ(built.status().code(), StatusCode::kUnimplemented);
+}
+
+// One kernel run from several threads on several shapes at once (its cache
+// filled concurrently, the constant B packed per shape) gives what a
+// separately built kernel gives one call at a time. (Against the reference
+// these outputs differ at near-ties: this scale, 0.02 * 0.01 / 0.3 = 1/1500,
+// makes exact ties in double that float scaling breaks either way.)
+TEST(DnnlQLinearTest, ConcurrentRunsMatchSequentialRuns) {
+  std::mt19937 rng(51);
+  Call call("QLinearMatMul", 8);
+  call.Set(1, Scalars({}, {0.02f}), true);
+  call.Set(2, Ints8(DataType::kUint8, {}, {128}), true);
+  call.Set(3, Random8(DataType::kInt8, {64, 48}, rng), true);
+  call.Set(4, Scalars({48}, std::vector<float>(48, 0.01f)), true);
+  call.Set(5, Ints8(DataType::kInt8, {48}, std::vector<int>(48, 0)), true);
+  call.Set(6, Scalars({}, {0.3f}), true);
+  call.Set(7, Ints8(DataType::kUint8, {}, {128}), true);
+  call.spec.dtypes[0] = DataType::kUint8;  // A: one per thread below
+  auto fast = call.spec.BuildOptimized();
+  auto sequential = call.spec.BuildOptimized();
+  ASSERT_TRUE(fast.ok() && sequential.ok());
+  std::vector<Tensor> a;
+  std::vector<Tensor> want;
+  for (int64_t rows : {1, 7, 16, 33}) {
+    a.push_back(Random8(DataType::kUint8, {rows, 64}, rng));
+    std::vector<const Tensor*> in = call.inputs;
+    in[0] = &a.back();
+    const int64_t before = Fallbacks();
+    auto y = RunKernel(**sequential, in);
+    ASSERT_TRUE(y.ok());
+    EXPECT_EQ(Fallbacks(), before);
+    want.push_back(std::move(*y));
+  }
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int iter = 0; iter < 20; ++iter) {
+        const size_t i = static_cast<size_t>(t + iter) % a.size();
+        std::vector<const Tensor*> in = call.inputs;
+        in[0] = &a[i];
+        auto y = RunKernel(**fast, in);
+        if (!y.ok() || y->byte_size() != want[i].byte_size() ||
+            std::memcmp(y->data(), want[i].data(), want[i].byte_size()) != 0) {
+          ++mismatches[t];
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_THAT(mismatches, ElementsAre(0, 0, 0, 0));
 }
 
 // ---- Timing -----------------------------------------------------------------
