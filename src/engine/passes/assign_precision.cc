@@ -22,7 +22,10 @@ std::string Ineligible(const Graph& g, const Node& n) {
   if (w->second.dtype() != DataType::kFp32) return "weights are not FP32";
   const Shape& ws = w->second.shape();
   if (ws.size() < 3 || ws.size() > 5) return "not a 1-D to 3-D convolution";
-  if (ws[1] < 4) return "first layer (" + std::to_string(ws[1]) + " input channels)";
+  // Input channels: W holds C / group per output channel (1 for depthwise).
+  auto group = n.GetInt("group", 1);
+  const int64_t channels = ws[1] * (group.ok() ? *group : 1);
+  if (channels < 4) return "first layer (" + std::to_string(channels) + " input channels)";
   return "";
 }
 

@@ -303,6 +303,58 @@ TEST(Int8Chain, ResidualNetworkAgreesWithUnchainedAndFp32) {
   EXPECT_LT(chained_vs_fp32, 2 * plain_vs_fp32 + 1e-3);
 }
 
+// Depthwise convolutions (W [C, 1, k, k], group C) count their input
+// channels as C, not 1: they are no first layer and run INT8, chained
+// (MobileNetV2's blocks: 1x1 -> depthwise 3x3 -> 1x1).
+TEST(AssignPrecision, DepthwiseConvolutionsAreEligible) {
+  testing::ModelBuilder b(17);
+  b.Input("x", onnx::TensorProto::FLOAT, {-1, 16, 8, 8});
+  b.Output("y", onnx::TensorProto::FLOAT, {-1, 16, 8, 8});
+  std::vector<float> w1(16 * 16), dw(16 * 9), w3(16 * 16);
+  for (size_t i = 0; i < w1.size(); ++i) w1[i] = 0.1f * static_cast<float>(i % 7) - 0.3f;
+  for (size_t i = 0; i < dw.size(); ++i) dw[i] = 0.2f * static_cast<float>(i % 5) - 0.4f;
+  for (size_t i = 0; i < w3.size(); ++i) w3[i] = 0.05f * static_cast<float>(i % 11) - 0.25f;
+  b.FloatInitializer("w1", {16, 16, 1, 1}, w1);
+  b.FloatInitializer("dw", {16, 1, 3, 3}, dw);
+  b.FloatInitializer("w3", {16, 16, 1, 1}, w3);
+  b.AddNode("Conv", {"x", "w1"}, {"c1"});
+  b.AddNode("Relu", {"c1"}, {"r1"});
+  auto* d = b.AddNode("Conv", {"r1", "dw"}, {"c2"});
+  testing::SetIntAttr(d, "group", 16);
+  testing::SetIntsAttr(d, "pads", {1, 1, 1, 1});
+  b.AddNode("Relu", {"c2"}, {"r2"});
+  b.AddNode("Conv", {"r2", "w3"}, {"y"});
+  const std::string model = b.Serialize();
+  auto calibration = std::make_shared<CalibrationSet>();
+  Tensor x = Tensor::AllocateDense(DataType::kFp32, {2, 16, 8, 8});
+  for (int i = 0; i < 2 * 16 * 64; ++i) x.mutable_data_as<float>()[i] = (i % 13) / 13.0f - 0.4f;
+  calibration->samples.push_back({x});
+  CompileOptions o;
+  o.precision = Precision::kInt8;
+  o.calibration = calibration;
+  auto plan = Plan::FromOnnxBytes(model, o);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  int chained = 0;
+  for (const auto& pass : (*plan)->info().passes) {
+    if (pass.name == "chain_int8") chained = pass.rewrites;
+  }
+  EXPECT_EQ(chained, 2);  // r1 (into the depthwise conv) and r2 (out of it)
+  std::vector<Tensor> out;
+  ASSERT_TRUE((*plan)->Run({x.view()}, &out).ok());
+  CompileOptions f;
+  auto fp32 = Plan::FromOnnxBytes(model, f);
+  ASSERT_TRUE(fp32.ok());
+  std::vector<Tensor> want;
+  ASSERT_TRUE((*fp32)->Run({x.view()}, &want).ok());
+  double d2 = 0, n2 = 0;
+  for (size_t i = 0; i < want[0].byte_size() / 4; ++i) {
+    const double e = want[0].data_as<float>()[i], g = out[0].data_as<float>()[i];
+    d2 += (g - e) * (g - e);
+    n2 += e * e;
+  }
+  EXPECT_LT(std::sqrt(d2 / n2), 0.05);
+}
+
 // The calibration table names the ONNX model's tensors: the layout pass's
 // copies map back to their source, other names (even ending in "/<n>") stay.
 TEST(CalibrationTable, NamesTheModelsTensorsOncePerTensor) {
