@@ -7,6 +7,7 @@
 //
 //   precision_bench MODEL.onnx [--threads T] [--batch B] [--iterations N]
 //                   [--calibration K] [--calibrator minmax|percentile|entropy]
+//                   [--precisions bf16,int8,int8-nochain]   (FP32 always runs first)
 // prints a table and, on the last line, JSON.
 #include <algorithm>
 #include <chrono>
@@ -49,12 +50,17 @@ struct Row {
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: %s MODEL.onnx [--threads T] [--batch B] [--iterations N] "
-                         "[--calibration K] [--calibrator minmax|percentile|entropy]\n", argv[0]);
+                         "[--calibration K] [--calibrator minmax|percentile|entropy] "
+                         "[--precisions bf16,int8,int8-nochain]\n", argv[0]);
     return 2;
   }
   std::string model = argv[1];
   int threads = 2, batch = 32, iterations = 30, calib_images = 64;
   Calibrator calibrator = Calibrator::kEntropy;
+  // Rows: fp32 (always first: the reference), bf16, int8, and int8-nochain
+  // (INT8 with every tensor between layers in FP32: what the chain pass
+  // saves).
+  std::string precisions = "fp32,bf16,int8";
   std::string calibrator_name = "entropy";
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
@@ -62,6 +68,7 @@ int main(int argc, char** argv) {
     else if (flag == "--batch") batch = std::atoi(value.c_str());
     else if (flag == "--iterations") iterations = std::atoi(value.c_str());
     else if (flag == "--calibration") calib_images = std::atoi(value.c_str());
+    else if (flag == "--precisions") precisions = "fp32," + value;
     else if (flag == "--calibrator") {
       calibrator_name = value;
       calibrator = value == "minmax" ? Calibrator::kMinMax
@@ -90,10 +97,30 @@ int main(int argc, char** argv) {
 
   std::vector<Row> rows;
   std::vector<float> reference;
-  for (auto [precision, name] : {std::pair{Precision::kFp32, "FP32"}, {Precision::kBf16, "BF16"},
-                                 {Precision::kInt8, "INT8"}}) {
+  struct Variant {
+    Precision precision;
+    const char* name;
+    bool chain = true;
+  };
+  std::vector<Variant> variants;
+  for (size_t pos = 0; pos < precisions.size();) {
+    size_t end = precisions.find(',', pos);
+    if (end == std::string::npos) end = precisions.size();
+    const std::string p = precisions.substr(pos, end - pos);
+    pos = end + 1;
+    if (p == "fp32" && variants.empty()) variants.push_back({Precision::kFp32, "FP32"});
+    else if (p == "bf16") variants.push_back({Precision::kBf16, "BF16"});
+    else if (p == "int8") variants.push_back({Precision::kInt8, "INT8"});
+    else if (p == "int8-nochain") variants.push_back({Precision::kInt8, "INT8 (no chain)", false});
+    else if (p != "fp32") {
+      std::fprintf(stderr, "unknown precision %s (fp32,bf16,int8,int8-nochain)\n", p.c_str());
+      return 2;
+    }
+  }
+  for (const auto& [precision, name, chain] : variants) {
     CompileOptions o = base;
     o.precision = precision;
+    if (!chain) o.disabled_passes.push_back("chain_int8");
     o.calibration = calibration;
     o.calibrator = calibrator;
     Row row;

@@ -230,6 +230,9 @@ void AddCompileFlags(CLI::App* app, tools::CompileCommandOptions* o) {
                   "INT8 calibration inputs: *.npy files, one sample each (one-input models), "
                   "or one subdirectory per sample with <input>.npy files")
       ->type_name("DIR");
+  app->add_option("--write-calibration-table", o->calibration_table,
+                  "Write the INT8 input scales as JSON (for tools/make_qdq.py)")
+      ->type_name("FILE");
   app->add_option("--calibrator", o->calibrator, "INT8 calibration method")
       ->capture_default_str()
       ->check(CLI::IsMember({"minmax", "percentile", "entropy"}));

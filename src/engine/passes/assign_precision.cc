@@ -22,7 +22,10 @@ std::string Ineligible(const Graph& g, const Node& n) {
   if (w->second.dtype() != DataType::kFp32) return "weights are not FP32";
   const Shape& ws = w->second.shape();
   if (ws.size() < 3 || ws.size() > 5) return "not a 1-D to 3-D convolution";
-  if (ws[1] < 4) return "first layer (" + std::to_string(ws[1]) + " input channels)";
+  // Input channels: W holds C / group per output channel (1 for depthwise).
+  auto group = n.GetInt("group", 1);
+  const int64_t channels = ws[1] * (group.ok() ? *group : 1);
+  if (channels < 4) return "first layer (" + std::to_string(channels) + " input channels)";
   return "";
 }
 
@@ -51,6 +54,11 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
   for (size_t i = 0; i < graph->nodes.size(); ++i) {
     const Node& n = graph->nodes[i];
     if (!IsConv(n)) continue;
+    if (n.FindAttribute(kPrecisionAttr) != nullptr) {  // set by fuse_qdq from the model's Q/DQ
+      ++r.reduced;
+      r.lines.push_back(DescribeNode(n, i) + ": INT8 (the model's QuantizeLinear/DequantizeLinear)");
+      continue;
+    }
     const std::string why = Ineligible(*graph, n);
     if (!why.empty()) {
       ++r.kept_fp32;
@@ -62,7 +70,12 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
   std::map<int, ActivationStats> stats;
   if (int8 && !chosen.empty()) {
     std::vector<int> values;
-    for (size_t i : chosen) values.push_back(graph->nodes[i].inputs[0]);
+    for (size_t i : chosen) {
+      const Node& n = graph->nodes[i];
+      values.push_back(n.inputs[0]);
+      // A FusedConv's residual Z: its range lets INT8 chains keep it quantized.
+      if (n.inputs.size() > 3 && n.inputs[3] != kNoValue) values.push_back(n.inputs[3]);
+    }
     std::sort(values.begin(), values.end());
     values.erase(std::unique(values.begin(), values.end()), values.end());
     const bool histograms = options.calibrator != Calibrator::kMinMax;
@@ -77,19 +90,29 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
       ++r.reduced;
       continue;
     }
+    // real = scale x quantized, u8 when the value is never negative.
+    auto quantization = [&](int value, const char* scale_attr, const char* sign_attr) {
+      const ActivationStats& s = stats.at(value);
+      const bool is_unsigned = s.min >= 0;
+      const int levels = is_unsigned ? 255 : 127;
+      const float threshold = ChooseThreshold(s, options.calibrator, levels);
+      Attribute scale;
+      scale.kind = Attribute::Kind::kFloat;
+      scale.f = threshold / levels;
+      Attribute sign;
+      sign.kind = Attribute::Kind::kInt;
+      sign.i = is_unsigned ? 1 : 0;
+      n.attributes[scale_attr] = scale;
+      n.attributes[sign_attr] = sign;
+      return std::pair{threshold, is_unsigned};
+    };
     const ActivationStats& s = stats.at(n.inputs[0]);
-    const bool is_unsigned = s.min >= 0;
-    const int levels = is_unsigned ? 255 : 127;
-    const float threshold = ChooseThreshold(s, options.calibrator, levels);
-    Attribute scale;
-    scale.kind = Attribute::Kind::kFloat;
-    scale.f = threshold / levels;
-    Attribute sign;
-    sign.kind = Attribute::Kind::kInt;
-    sign.i = is_unsigned ? 1 : 0;
     n.attributes[kPrecisionAttr] = Str("int8");
-    n.attributes[kInputScaleAttr] = scale;
-    n.attributes[kInputUnsignedAttr] = sign;
+    const auto [threshold, is_unsigned] = quantization(n.inputs[0], kInputScaleAttr,
+                                                        kInputUnsignedAttr);
+    if (n.inputs.size() > 3 && n.inputs[3] != kNoValue) {
+      quantization(n.inputs[3], kSumScaleAttr, kSumUnsignedAttr);
+    }
     char line[160];
     std::snprintf(line, sizeof(line), ": INT8 (input %s, range [%g, %g], threshold %g)",
                   is_unsigned ? "u8" : "s8", s.min, s.max, threshold);

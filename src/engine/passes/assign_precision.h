@@ -13,6 +13,9 @@
 // eligible convolution's input range is measured by running the FP32 graph
 // (runtime/calibration.h) and the calibrator picks the threshold; inputs
 // that are never negative use u8 (a full 8 bits for post-ReLU values).
+//
+// Convolutions that already carry a precision (fuse_qdq marks those of a
+// QDQ model from its own quantization parameters) keep it.
 #pragma once
 
 #include <string>

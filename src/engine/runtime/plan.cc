@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -13,6 +15,7 @@
 #include "engine/ir/onnx_import.h"
 #include "engine/kernels/kernel.h"
 #include "engine/passes/assign_precision.h"
+#include "engine/passes/chain_int8.h"
 #include "engine/passes/pass.h"
 #include "engine/runtime/calibration.h"
 #include "engine/runtime/cpu_features.h"
@@ -137,6 +140,20 @@ StatusOr<std::unique_ptr<Plan>> Compile(std::string_view onnx_bytes, const Compi
                        LoadCalibrationData(options.calibration_data, InputsOf(graph)));
     }
     RETURN_IF_ERROR(AssignPrecision(&graph, precision, nullptr));
+  }
+  // INT8 nodes come from AssignPrecision or from a QDQ model (fuse_qdq).
+  // Quantized tensors between them need the oneDNN kernels.
+  const auto& off = options.disabled_passes;
+  if (options.optimize && !options.reference_kernels_only &&
+      std::find(off.begin(), off.end(), "chain_int8") == off.end()) {
+    const auto start = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(int chained, ChainInt8(&graph));
+    if (chained > 0) {
+      info.passes.push_back(
+          {"chain_int8", chained,
+           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+               .count()});
+    }
   }
   info.required_cpu_features = RequiredCpuFeatures(graph);
   return GraphPlan::Create(std::move(graph), SettingsOf(options), std::move(info), progress);

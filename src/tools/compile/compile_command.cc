@@ -8,6 +8,7 @@
 #include <map>
 #include <vector>
 
+#include "engine/runtime/calibration.h"
 #include "engine/runtime/cpu_features.h"
 #include "engine/runtime/plan.h"
 #include "engine/runtime/shape_profile.h"
@@ -156,6 +157,19 @@ void PrintTuningSummary(const engine::PlanInfo& info) {
   if (!t.skipped.empty()) std::printf("  tuning stopped: %s\n", t.skipped.c_str());
 }
 
+// The plan's INT8 input scales as JSON at `path` (--write-calibration-table).
+Status WriteCalibrationTable(const engine::Plan& plan, const std::string& path) {
+  if (plan.info().precision != engine::Precision::kInt8) {
+    return InvalidArgument("--write-calibration-table needs --precision int8");
+  }
+  ASSIGN_OR_RETURN(auto entries, engine::CalibrationEntriesOfPlan(plan));
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file << engine::CalibrationTableJson(entries, plan.info().calibrator);
+  if (!file.flush()) return Internal("cannot write '" + path + "'");
+  std::printf("  calibration table: %zu tensors -> %s\n", entries.size(), path.c_str());
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunCompile(const CompileCommandOptions& o) {
@@ -221,6 +235,14 @@ int RunCompile(const CompileCommandOptions& o) {
   if (!written.ok()) {
     std::fprintf(stderr, "error: %s\n", written.message().c_str());
     return 1;
+  }
+
+  if (!o.calibration_table.empty()) {
+    Status table = WriteCalibrationTable(**plan, o.calibration_table);
+    if (!table.ok()) {
+      std::fprintf(stderr, "error: %s\n", table.message().c_str());
+      return 1;
+    }
   }
 
   std::error_code ec;
