@@ -86,8 +86,8 @@ class CompileCommand(PlanTestCase):
         self.assertRegex(stdout, r"node 'fc1' \(op Gemm\)\s+\d+ (optimized|reference)")
         self.assertRegex(stdout, r"first run \d+ ms")
         # The MLP's two Gemms: oneDNN's brgemm or gemm:jit kernel.
-        self.assertRegex(stdout, r"tuning: [0-2] nodes? tuned at \[4,64\], [0-2] changed .* of a 50 "
-                                 r"ms budget")
+        self.assertRegex(stdout, r"tuning: [0-2] nodes? tuned at \[4,64\], [0-2] changed .* "
+                                 r"of a 50 ms budget")
         self.assertRegex(stdout, r"node 'fc1' \(op Gemm\)  \[4,64\] \[64,32\] \[32\]\n        "
                                  r"(kept|chosen): ")
         # Not a terminal: one progress line per phase.

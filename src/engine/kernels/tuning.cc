@@ -21,10 +21,14 @@ StatusOr<TuningParams> TuningParams::Parse(std::string_view text) {
     if (end == std::string_view::npos) end = text.size();
     std::string_view item = text.substr(pos, end - pos);
     const size_t eq = item.find('=');
-    if (eq == std::string_view::npos) return bad("expected key=value, got '" + Printable(item) + "'");
+    if (eq == std::string_view::npos) {
+      return bad("expected key=value, got '" + Printable(item) + "'");
+    }
     std::string_view key = item.substr(0, eq);
     std::string_view value = item.substr(eq + 1);
-    if (key.empty() || value.empty()) return bad("empty key or value in '" + Printable(item) + "'");
+    if (key.empty() || value.empty()) {
+      return bad("empty key or value in '" + Printable(item) + "'");
+    }
     for (char c : key) {
       if (!KeyChar(c)) return bad("bad character in key '" + Printable(key) + "'");
     }

@@ -163,7 +163,9 @@ StatusOr<std::unique_ptr<Kernel>> GraphPlan::BuildKernel(size_t i, KernelFactory
   ASSIGN_OR_RETURN(SplitTuning split, SplitTuningParams(params));
   KernelBuildContext context{node, graph_.OpsetFor(node.domain), {}, {}, {}};
   context.intra_op_threads = std::max(max_threads, 1);
-  if (split.threads > 0) context.intra_op_threads = std::min(split.threads, context.intra_op_threads);
+  if (split.threads > 0) {
+    context.intra_op_threads = std::min(split.threads, context.intra_op_threads);
+  }
   context.tuning_params = split.kernel_params;
   for (int v : node.inputs) {
     context.input_dtypes.push_back(v == kNoValue ? DataType::kInvalid : graph_.values[v].dtype);

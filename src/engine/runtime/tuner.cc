@@ -98,7 +98,9 @@ Tuner::Tuner(int64_t budget_ms, TunerOptions options)
 
 double Tuner::ElapsedMs() const { return MsSince(start_); }
 
-bool Tuner::BudgetSpent() const { return stopped_ || ElapsedMs() >= static_cast<double>(budget_ms_); }
+bool Tuner::BudgetSpent() const {
+  return stopped_ || ElapsedMs() >= static_cast<double>(budget_ms_);
+}
 
 std::optional<Tuner::Choice> Tuner::TuneNode(const TunerNode& node,
                                              std::span<const Tensor* const> inputs,

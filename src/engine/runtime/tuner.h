@@ -20,14 +20,16 @@
 // fails to build or run is skipped and counted. A candidate replaces the
 // default only when it is more than 3% faster, and only after timing the
 // two again, alternately (a burst of load during one of them then cannot
-// decide), so noise does not change plans. The chosen factory's priority and the parameters (the kernel's own
-// plus the runtime's "threads") go into PlanInfo::kernels, which the plan
-// file stores; loading rebuilds them without timing anything.
+// decide), so noise does not change plans. The chosen factory's priority
+// and the parameters (the kernel's own plus the runtime's "threads") go
+// into PlanInfo::kernels, which the plan file stores; loading rebuilds them
+// without timing anything.
 //
 // Budget: Tuner checks the time spent (from its construction) before every
 // candidate; once it reaches the budget it stops, keeps the default of the
-// node at hand and reports the nodes it did not reach. One candidate may
-// overrun the budget by its own time.
+// node at hand, and GraphPlan ends the tuning run there, reporting the
+// nodes it did not reach. One candidate may overrun the budget by its own
+// time.
 //
 // Thread safety: a Tuner is used by one thread (the compiling one).
 #pragma once

@@ -262,7 +262,8 @@ TEST(TunerTest, UnknownShapesSkipTuningSayingWhy) {
 
 // The plan's bytes with node 0's parameters replaced by `params`.
 std::string WithParams(const std::string& bytes, const std::string& params) {
-  auto buffer = std::shared_ptr<char>(static_cast<char*>(std::aligned_alloc(64, (bytes.size() + 63) / 64 * 64)),
+  const size_t size = (bytes.size() + 63) / 64 * 64;
+  auto buffer = std::shared_ptr<char>(static_cast<char*>(std::aligned_alloc(64, size)),
                                       [](char* p) { std::free(p); });
   std::memcpy(buffer.get(), bytes.data(), bytes.size());
   auto file = DecodePlanFile(std::string_view(buffer.get(), bytes.size()), buffer,
