@@ -7,7 +7,7 @@
 //
 //   precision_bench MODEL.onnx [--threads T] [--batch B] [--iterations N]
 //                   [--calibration K] [--calibrator minmax|percentile|entropy]
-//                   [--precisions bf16,int8,int8-nochain]   (FP32 always runs first)
+//                   [--precisions bf16,int8,int8-nochain,best]   (FP32 always runs first)
 // prints a table and, on the last line, JSON.
 #include <algorithm>
 #include <chrono>
@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: %s MODEL.onnx [--threads T] [--batch B] [--iterations N] "
                          "[--calibration K] [--calibrator minmax|percentile|entropy] "
-                         "[--precisions bf16,int8,int8-nochain]\n", argv[0]);
+                         "[--precisions bf16,int8,int8-nochain,best]\n", argv[0]);
     return 2;
   }
   std::string model = argv[1];
@@ -112,8 +112,9 @@ int main(int argc, char** argv) {
     else if (p == "bf16") variants.push_back({Precision::kBf16, "BF16"});
     else if (p == "int8") variants.push_back({Precision::kInt8, "INT8"});
     else if (p == "int8-nochain") variants.push_back({Precision::kInt8, "INT8 (no chain)", false});
+    else if (p == "best") variants.push_back({Precision::kBest, "best"});
     else if (p != "fp32") {
-      std::fprintf(stderr, "unknown precision %s (fp32,bf16,int8,int8-nochain)\n", p.c_str());
+      std::fprintf(stderr, "unknown precision %s (fp32,bf16,int8,int8-nochain,best)\n", p.c_str());
       return 2;
     }
   }

@@ -135,7 +135,7 @@ class CompileCommand(PlanTestCase):
         out = os.path.join(self.tmp, "best.plan")
         rc, stdout, stderr = compile_digits(out, "--precision", "best")
         self.assertEqual(rc, 1, stdout + stderr)
-        self.assertIn("needs per-layer timing", stderr)
+        self.assertIn("precision best needs calibration data", stderr)
         self.assertFalse(os.path.exists(out))
         rc, stdout, stderr = compile_digits(out, "--precision", "int8")
         self.assertEqual(rc, 1, stdout + stderr)
@@ -151,13 +151,18 @@ class CompileCommand(PlanTestCase):
                     rng.random((4, 1, 28, 28), dtype=np.float32))
         repo = make_repo({"fp32/config.pbtxt": 'backend: "onnxruntime"',
                           "fp32/1/model.onnx": open(FASHION_ONNX, "rb").read()})
-        for precision, flags in (("int8", ["--calibration-data", calib]), ("bf16", [])):
+        for precision, flags in (("int8", ["--calibration-data", calib]), ("bf16", []),
+                                 ("best", ["--calibration-data", calib, "--verbose"])):
             out = os.path.join(repo, precision, "1", "model.plan")
             os.makedirs(os.path.dirname(out))
             rc, stdout, stderr = run_cli("compile", FASHION_ONNX, "-o", out, "--precision",
                                          precision, *flags, timeout=300)
             self.assertEqual(rc, 0, stdout + stderr)
             self.assertIn(f"precision {precision}", stdout)
+            if precision == "best":
+                # Each eligible convolution / product, timed in every precision.
+                self.assertRegex(stdout, r"fastest at batch 1: fp32 [0-9.]+ ms, bf16 [0-9.]+ ms, "
+                                         r"int8 [0-9.]+ ms")
         bad = os.path.join(self.tmp, "bad_calib")
         os.makedirs(bad)
         np.save(os.path.join(bad, "x.npy"), np.zeros((2, 28, 28), np.float32))
@@ -171,12 +176,12 @@ class CompileCommand(PlanTestCase):
                             "data": images.flatten().tolist()}]}
         with Server(repos=[repo]) as srv:
             got = {}
-            for model in ("fp32", "int8", "bf16"):
+            for model in ("fp32", "int8", "bf16", "best"):
                 r = requests.post(f"{srv.url}/v2/models/{model}/infer", json=body,
                                   timeout=TIMEOUT)
                 self.assertEqual(r.status_code, 200, r.text)
                 got[model] = np.array(r.json()["outputs"][0]["data"]).reshape(4, 10)
-        for model in ("int8", "bf16"):
+        for model in ("int8", "bf16", "best"):
             a, b = got[model].reshape(-1), got["fp32"].reshape(-1)
             self.assertGreater(a @ b / np.linalg.norm(a) / np.linalg.norm(b), 0.99, model)
             agree = np.mean(got[model].argmax(1) == got["fp32"].argmax(1))

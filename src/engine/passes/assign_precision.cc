@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "engine/ir/precision_attrs.h"
+#include "engine/passes/precision_timing.h"
 #include "engine/runtime/calibration.h"
 
 namespace nereid::engine {
@@ -42,13 +43,12 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
   PrecisionReport local;
   PrecisionReport& r = report ? *report : local;
   if (options.precision == Precision::kFp32) return Status::Ok();
-  if (options.precision == Precision::kBest) {
-    return Unimplemented("precision 'best' needs per-layer timing of each precision, which "
-                         "kernel auto-tuning does not do yet; choose fp32, bf16 or int8");
-  }
-  const bool int8 = options.precision == Precision::kInt8;
+  const bool best = options.precision == Precision::kBest;
+  // Best considers INT8 too: it calibrates like INT8, then times each node.
+  const bool int8 = options.precision == Precision::kInt8 || best;
   if (int8 && (!options.calibration || options.calibration->samples.empty())) {
-    return InvalidArgument("INT8 needs calibration data (a non-empty calibration set)");
+    return InvalidArgument(std::string(best ? "precision best" : "INT8") +
+                           " needs calibration data (a non-empty calibration set)");
   }
   std::vector<size_t> chosen;
   for (size_t i = 0; i < graph->nodes.size(); ++i) {
@@ -75,6 +75,12 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
       values.push_back(n.inputs[0]);
       // A FusedConv's residual Z: its range lets INT8 chains keep it quantized.
       if (n.inputs.size() > 3 && n.inputs[3] != kNoValue) values.push_back(n.inputs[3]);
+      // Best times the node: every computed input's shape is needed.
+      for (size_t k = 1; best && k < n.inputs.size(); ++k) {
+        if (n.inputs[k] != kNoValue && graph->initializers.count(n.inputs[k]) == 0) {
+          values.push_back(n.inputs[k]);
+        }
+      }
     }
     std::sort(values.begin(), values.end());
     values.erase(std::unique(values.begin(), values.end()), values.end());
@@ -116,8 +122,70 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
     char line[160];
     std::snprintf(line, sizeof(line), ": INT8 (input %s, range [%g, %g], threshold %g)",
                   is_unsigned ? "u8" : "s8", s.min, s.max, threshold);
-    r.lines.push_back(DescribeNode(n, i) + line);
-    ++r.reduced;
+    if (!best) {
+      r.lines.push_back(DescribeNode(n, i) + line);
+      ++r.reduced;
+      continue;
+    }
+    // Best: the same node in FP32, BF16 and INT8, timed; the fastest stays.
+    Node fp32 = n;
+    for (const char* a : {kPrecisionAttr, kInputScaleAttr, kInputUnsignedAttr, kSumScaleAttr,
+                          kSumUnsignedAttr}) {
+      fp32.attributes.erase(a);
+    }
+    Node bf16 = fp32;
+    bf16.attributes[kPrecisionAttr] = Str("bf16");
+    std::map<int, Shape> shapes;
+    for (int v : n.inputs) {
+      auto it = stats.find(v);
+      if (it != stats.end()) shapes[v] = it->second.shape;
+    }
+    ASSIGN_OR_RETURN(std::vector<PrecisionTiming> timings,
+                     TimePrecisions(*graph,
+                                    {{"fp32", fp32}, {"bf16", bf16}, {"int8", n},
+                                     {"int8-unchained", n}},
+                                    shapes, options.intra_op_threads));
+    // INT8 is timed as a chain runs it; leaving the chain makes this layer's
+    // neighbours convert (quantize its output, dequantize its input), which
+    // costs about what INT8 without the chain costs more than INT8 with it.
+    // FP32/BF16 must win by that much.
+    const double chain_ms = timings[2].ms, unchained_ms = timings[3].ms;
+    const double leave_penalty =
+        chain_ms >= 0 && unchained_ms > chain_ms ? unchained_ms - chain_ms : 0;
+    timings.pop_back();
+    size_t pick = 0;  // FP32 unless a reduced precision ran and was faster
+    auto cost = [&](size_t k) { return timings[k].ms + (k == 2 ? 0 : leave_penalty); };
+    for (size_t k = 1; k < timings.size(); ++k) {
+      if (timings[k].ms >= 0 && (timings[pick].ms < 0 || cost(k) < cost(pick))) pick = k;
+    }
+    std::string times;
+    for (const PrecisionTiming& t : timings) {
+      char one[64];
+      if (t.ms < 0) {
+        std::snprintf(one, sizeof(one), "%s failed", t.precision.c_str());
+      } else {
+        std::snprintf(one, sizeof(one), "%s %.3f ms", t.precision.c_str(), t.ms);
+      }
+      times += (times.empty() ? "" : ", ") + std::string(one);
+    }
+    if (leave_penalty > 0) {
+      char one[64];
+      std::snprintf(one, sizeof(one), "; leaving the INT8 chain costs %.3f ms", leave_penalty);
+      times += one;
+    }
+    const std::string& chosen_precision = timings[pick].precision;
+    if (chosen_precision == "fp32") {
+      n = fp32;
+      ++r.kept_fp32;
+      r.lines.push_back(DescribeNode(n, i) + ": FP32 (fastest at batch 1: " + times + ")");
+    } else if (chosen_precision == "bf16") {
+      n = bf16;
+      ++r.reduced;
+      r.lines.push_back(DescribeNode(n, i) + ": BF16 (fastest at batch 1: " + times + ")");
+    } else {
+      ++r.reduced;
+      r.lines.push_back(DescribeNode(n, i) + line + " (fastest at batch 1: " + times + ")");
+    }
   }
   return Status::Ok();
 }

@@ -200,6 +200,7 @@ StatusOr<std::map<int, ActivationStats>> CollectActivationStats(
                                "' is not an FP32 tensor");
       }
       ActivationStats& s = stats[v];
+      if (i == 0) s.shape = t->shape();
       const float* x = t->data_as<float>();
       const size_t n = t->byte_size() / sizeof(float);
       for (size_t k = 0; k < n; ++k) {

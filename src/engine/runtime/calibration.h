@@ -43,6 +43,7 @@ struct ActivationStats {
   float abs_max = 0;
   int64_t count = 0;
   std::vector<int64_t> histogram;  // of |x|, kHistogramBins bins over [0, abs_max]
+  Shape shape;  // as the first sample saw it (precision best times nodes at it)
 };
 
 inline constexpr int kHistogramBins = 2048;

@@ -202,6 +202,9 @@ struct PlanInfo {
     std::string params;
   };
   std::vector<KernelChoice> kernels;
+  // What the precision assignment chose per convolution / matrix product,
+  // and why (compile only; empty after loading a file).
+  std::vector<std::string> precision_lines;
   // What auto-tuning did (compile only; empty after loading a file).
   struct Tuning {
     bool ran = false;

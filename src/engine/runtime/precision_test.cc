@@ -174,8 +174,25 @@ TEST(AssignPrecision, MarksConvolutionsAndExplainsTheRest) {
     }
   }
   EXPECT_EQ(int8_nodes, 2);
+  // Best: calibrated like INT8, then each eligible node timed in FP32, BF16
+  // and INT8; the fastest stays, and the report says the times.
   options.precision = Precision::kBest;
-  EXPECT_EQ(AssignPrecision(&*graph, options, nullptr).code(), StatusCode::kUnimplemented);
+  auto g_best = ImportOnnxFile(kModel, {});
+  ASSERT_TRUE(g_best.ok());
+  ASSERT_TRUE(RunPasses(&*g_best, {}).ok());
+  PrecisionReport best;
+  ASSERT_TRUE(AssignPrecision(&*g_best, options, &best).ok());
+  int timed = 0;
+  for (const std::string& line : best.lines) {
+    if (line.find("fastest at batch 1: fp32 ") != std::string::npos &&
+        line.find(", bf16 ") != std::string::npos && line.find(", int8 ") != std::string::npos) {
+      ++timed;
+    }
+  }
+  EXPECT_EQ(timed, 2) << ::testing::PrintToString(best.lines);
+  CompileOptions no_data;
+  no_data.precision = Precision::kBest;
+  EXPECT_EQ(AssignPrecision(&*g_best, no_data, nullptr).code(), StatusCode::kInvalidArgument);
   // Calibration samples must fit the model's inputs.
   options.precision = Precision::kInt8;
   calibration->samples.push_back({x, x});

@@ -109,6 +109,10 @@ void PrintVerbose(const engine::PlanInfo& info) {
                 k.priority > 0 ? "optimized" : "reference", k.params.empty() ? "" : "  tuned: ",
                 k.params.c_str());
   }
+  if (!info.precision_lines.empty()) {
+    std::printf("precision (per convolution / matrix product):\n");
+    for (const std::string& line : info.precision_lines) std::printf("  %s\n", line.c_str());
+  }
   const engine::PlanInfo::Tuning& t = info.tuning;
   if (!t.ran) return;
   std::printf("tuning (step, node, input shapes; the candidate chosen and its median time against "
