@@ -13,7 +13,8 @@
 //
 //   precision_bench MODEL.onnx [--threads T] [--batch B] [--iterations N]
 //                   [--calibration K] [--calibrator minmax|percentile|entropy]
-//                   [--eval E] [--seq S] [--vocab V]
+//                   [--eval E] [--seq S] [--vocab V] [--profile 0|1]
+//                   [--precisions bf16,int8,int8-nochain,best]   (FP32 always runs first)
 // prints a table and, on the last line, JSON. --calibration K items in
 // samples of up to 8; --eval E items for the agreement (default 16).
 #include <algorithm>
@@ -94,7 +95,8 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: %s MODEL.onnx [--threads T] [--batch B] [--iterations N] "
                          "[--calibration K] [--calibrator minmax|percentile|entropy] [--eval E] "
-                         "[--seq S] [--vocab V] [--profile 0|1]\n", argv[0]);
+                         "[--seq S] [--vocab V] [--profile 0|1] "
+                         "[--precisions bf16,int8,int8-nochain,best]\n", argv[0]);
     return 2;
   }
   std::string model = argv[1];
@@ -102,6 +104,10 @@ int main(int argc, char** argv) {
   InputSpec spec;
   bool profile = false;
   Calibrator calibrator = Calibrator::kEntropy;
+  // Rows: fp32 (always first: the reference), bf16, int8, and int8-nochain
+  // (INT8 with every tensor between layers in FP32: what the chain pass
+  // saves).
+  std::string precisions = "fp32,bf16,int8";
   std::string calibrator_name = "entropy";
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
@@ -113,6 +119,7 @@ int main(int argc, char** argv) {
     else if (flag == "--eval") eval_items = std::max(1, std::atoi(value.c_str()));
     else if (flag == "--seq") spec.seq = std::max(1, std::atoi(value.c_str()));
     else if (flag == "--vocab") spec.vocab = std::max(1, std::atoi(value.c_str()));
+    else if (flag == "--precisions") precisions = "fp32," + value;
     else if (flag == "--calibrator") {
       calibrator_name = value;
       calibrator = value == "minmax" ? Calibrator::kMinMax
@@ -166,10 +173,31 @@ int main(int argc, char** argv) {
   }
   std::vector<Row> rows;
   std::vector<float> reference;
-  for (auto [precision, name] : {std::pair{Precision::kFp32, "FP32"}, {Precision::kBf16, "BF16"},
-                                 {Precision::kInt8, "INT8"}}) {
+  struct Variant {
+    Precision precision;
+    const char* name;
+    bool chain = true;
+  };
+  std::vector<Variant> variants;
+  for (size_t pos = 0; pos < precisions.size();) {
+    size_t end = precisions.find(',', pos);
+    if (end == std::string::npos) end = precisions.size();
+    const std::string p = precisions.substr(pos, end - pos);
+    pos = end + 1;
+    if (p == "fp32" && variants.empty()) variants.push_back({Precision::kFp32, "FP32"});
+    else if (p == "bf16") variants.push_back({Precision::kBf16, "BF16"});
+    else if (p == "int8") variants.push_back({Precision::kInt8, "INT8"});
+    else if (p == "int8-nochain") variants.push_back({Precision::kInt8, "INT8 (no chain)", false});
+    else if (p == "best") variants.push_back({Precision::kBest, "best"});
+    else if (p != "fp32") {
+      std::fprintf(stderr, "unknown precision %s (fp32,bf16,int8,int8-nochain,best)\n", p.c_str());
+      return 2;
+    }
+  }
+  for (const auto& [precision, name, chain] : variants) {
     CompileOptions o = base;
     o.precision = precision;
+    if (!chain) o.disabled_passes.push_back("chain_int8");
     o.calibration = calibration;
     o.calibrator = calibrator;
     Row row;

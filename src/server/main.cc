@@ -230,6 +230,9 @@ void AddCompileFlags(CLI::App* app, tools::CompileCommandOptions* o) {
                   "INT8 calibration inputs: *.npy files, one sample each (one-input models), "
                   "or one subdirectory per sample with <input>.npy files")
       ->type_name("DIR");
+  app->add_option("--write-calibration-table", o->calibration_table,
+                  "Write the INT8 input scales as JSON (for tools/make_qdq.py)")
+      ->type_name("FILE");
   app->add_option("--calibrator", o->calibrator, "INT8 calibration method")
       ->capture_default_str()
       ->check(CLI::IsMember({"minmax", "percentile", "entropy"}));
@@ -243,10 +246,10 @@ void AddCompileFlags(CLI::App* app, tools::CompileCommandOptions* o) {
   app->add_option("--max-shapes", o->max_shapes, "Largest input shapes of the profile")
       ->type_name("SHAPES");
   app->add_option("--tuning-budget-ms", o->tuning_budget_ms,
-                  "Time kernel auto-tuning may spend (recorded; no auto-tuner yet)")
+                  "Time kernel auto-tuning may spend at the opt shapes (0: no tuning)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  app->add_option("--threads", o->threads, "Intra-op threads of the first run")
+  app->add_option("--threads", o->threads, "Intra-op threads of tuning and the first run")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   app->add_flag("--verbose", o->verbose, "Print the passes applied and every node's kernel");

@@ -110,3 +110,18 @@ def rewrite_meta(data, **changes):
             payload = encode_meta(meta)
         out.append((tag, payload))
     return write_sections(out)
+
+
+def decode_kernels(payload):
+    """KERN: [{"node", "op_type", "priority", "params"}], one per node."""
+    (count,) = struct.unpack_from("<I", payload, 0)
+    at = 4
+    kernels = []
+    for _ in range(count):
+        node, at = _string(payload, at)
+        op_type, at = _string(payload, at)
+        (priority,) = struct.unpack_from("<i", payload, at)
+        params, at = _string(payload, at + 4)
+        kernels.append({"node": node, "op_type": op_type, "priority": priority, "params": params})
+    assert at == len(payload)
+    return kernels

@@ -85,16 +85,57 @@ class CompileCommand(PlanTestCase):
         self.assertIn("fuse_matmul", stdout)
         self.assertRegex(stdout, r"node 'fc1' \(op Gemm\)\s+\d+ (optimized|reference)")
         self.assertRegex(stdout, r"first run \d+ ms")
-        self.assertIn("tuning budget 50 ms recorded", stdout)
+        # The MLP's two Gemms: oneDNN's brgemm or gemm:jit kernel.
+        self.assertRegex(stdout, r"tuning: [0-2] nodes? tuned at \[4,64\], [0-2] changed .* "
+                                 r"of a 50 ms budget")
+        self.assertRegex(stdout, r"node 'fc1' \(op Gemm\)  \[4,64\] \[64,32\] \[32\]\n        "
+                                 r"(kept|chosen): ")
         # Not a terminal: one progress line per phase.
         for phase in ("[1/6] read", "[2/6] import", "[4/6] kernels", "[6/6] write"):
             self.assertIn(phase, stderr)
+
+    def test_verbose_prints_the_tuning_choices(self):
+        out = os.path.join(self.tmp, "f.plan")
+        rc, stdout, stderr = run_cli("compile", FASHION_ONNX, "-o", out, "--shapes",
+                                     "image:2x1x28x28", "--threads", "2", "--verbose",
+                                     "--tuning-budget-ms", "20000", timeout=300)
+        self.assertEqual(rc, 0, stdout + stderr)
+        self.assertIn("[4/6] tuning", stderr)
+        summary = re.search(r"tuning: (\d+) nodes? tuned at \[2,1,28,28\], (\d+) changed "
+                            r"\(their summed time [\d.]+ -> [\d.]+ ms\), in \d+ ms of a 20000 ms "
+                            r"budget", stdout)
+        self.assertIsNotNone(summary, stdout)
+        # Two threads: every optimized kernel has at least a one-thread candidate.
+        self.assertGreaterEqual(int(summary.group(1)), 5, stdout)
+        self.assertIn("tuning (step, node, input shapes; the candidate chosen", stdout)
+        # One line per tuned node: what it is, then what was chosen and by how much.
+        self.assertRegex(stdout, r"\d+  node '/features/features.4/Conv' \(op nereid.FusedConv\)"
+                                 r"  \[2,2,14,14,16\] \[64,32,3,3\] \[64\]\n        "
+                                 r"(chosen: .* [\d.]+ ms, against default .* [\d.]+ ms: won by "
+                                 r"[\d.]+x|kept: default .* [\d.]+ ms \(no candidate more than 3% "
+                                 r"faster\)) \[\d+ candidates\]")
+        tuned = len(re.findall(r"^        (chosen|kept): ", stdout, re.M))
+        self.assertEqual(tuned, int(summary.group(1)))
+        changed = len(re.findall(r"^        chosen: ", stdout, re.M))
+        self.assertEqual(changed, int(summary.group(2)))
+        # Changed nodes show their parameters in the kernel list, and the plan
+        # file keeps them (KERN).
+        self.assertEqual(len(re.findall(r"optimized  tuned: \S+", stdout)), changed)
+        with open(out, "rb") as f:
+            kern = dict(plan_file.read_sections(f.read()))["KERN"]
+        self.assertEqual(sum(1 for k in plan_file.decode_kernels(kern) if k["params"]), changed)
+        # Without shapes the batch is unknown: skipped, saying why.
+        rc, stdout, stderr = run_cli("compile", FASHION_ONNX, "-o", out, "--tuning-budget-ms",
+                                     "1000", timeout=300)
+        self.assertEqual(rc, 0, stdout + stderr)
+        self.assertRegex(stdout, r"tuning skipped: input 'image' has shape \[-?\w+,1,28,28\] "
+                                 r"and no shape profile gives it an opt shape")
 
     def test_precisions(self):
         out = os.path.join(self.tmp, "best.plan")
         rc, stdout, stderr = compile_digits(out, "--precision", "best")
         self.assertEqual(rc, 1, stdout + stderr)
-        self.assertIn("needs per-layer timing", stderr)
+        self.assertIn("precision best needs calibration data", stderr)
         self.assertFalse(os.path.exists(out))
         rc, stdout, stderr = compile_digits(out, "--precision", "int8")
         self.assertEqual(rc, 1, stdout + stderr)
@@ -110,13 +151,18 @@ class CompileCommand(PlanTestCase):
                     rng.random((4, 1, 28, 28), dtype=np.float32))
         repo = make_repo({"fp32/config.pbtxt": 'backend: "onnxruntime"',
                           "fp32/1/model.onnx": open(FASHION_ONNX, "rb").read()})
-        for precision, flags in (("int8", ["--calibration-data", calib]), ("bf16", [])):
+        for precision, flags in (("int8", ["--calibration-data", calib]), ("bf16", []),
+                                 ("best", ["--calibration-data", calib, "--verbose"])):
             out = os.path.join(repo, precision, "1", "model.plan")
             os.makedirs(os.path.dirname(out))
             rc, stdout, stderr = run_cli("compile", FASHION_ONNX, "-o", out, "--precision",
                                          precision, *flags, timeout=300)
             self.assertEqual(rc, 0, stdout + stderr)
             self.assertIn(f"precision {precision}", stdout)
+            if precision == "best":
+                # Each eligible convolution / product, timed in every precision.
+                self.assertRegex(stdout, r"fastest at batch 1: fp32 [0-9.]+ ms, bf16 [0-9.]+ ms, "
+                                         r"int8 [0-9.]+ ms")
         bad = os.path.join(self.tmp, "bad_calib")
         os.makedirs(bad)
         np.save(os.path.join(bad, "x.npy"), np.zeros((2, 28, 28), np.float32))
@@ -130,12 +176,12 @@ class CompileCommand(PlanTestCase):
                             "data": images.flatten().tolist()}]}
         with Server(repos=[repo]) as srv:
             got = {}
-            for model in ("fp32", "int8", "bf16"):
+            for model in ("fp32", "int8", "bf16", "best"):
                 r = requests.post(f"{srv.url}/v2/models/{model}/infer", json=body,
                                   timeout=TIMEOUT)
                 self.assertEqual(r.status_code, 200, r.text)
                 got[model] = np.array(r.json()["outputs"][0]["data"]).reshape(4, 10)
-        for model in ("int8", "bf16"):
+        for model in ("int8", "bf16", "best"):
             a, b = got[model].reshape(-1), got["fp32"].reshape(-1)
             self.assertGreater(a @ b / np.linalg.norm(a) / np.linalg.norm(b), 0.99, model)
             agree = np.mean(got[model].argmax(1) == got["fp32"].argmax(1))
@@ -293,6 +339,35 @@ class PlanCache(PlanTestCase):
         self.assertIn("cached plan is unusable, compiling the model again", log)
         self.assertIn("truncated plan file", log)
         self.assertEqual(len(load_times(log)[0]), 1)
+
+    def test_tuned_at_load_then_cached_and_reused_without_tuning(self):
+        config = ('backend: "onnxruntime"\n'
+                  'parameters { key: "shapes" value { string_value: "image:2x1x28x28" } }\n'
+                  'parameters { key: "tuning_budget_ms" value { string_value: "5000" } }\n')
+        with open(FASHION_ONNX, "rb") as f:
+            repo = make_repo({"fashion/config.pbtxt": config, "fashion/1/model.onnx": f.read()})
+        cache = os.path.join(self.tmp, "cache")
+        image = np.random.default_rng(4).random((2, 1, 28, 28), dtype=np.float32)
+
+        def classify(url):
+            body = {"inputs": [{"name": "image", "shape": [2, 1, 28, 28], "datatype": "FP32",
+                                "data": image.flatten().tolist()}]}
+            return probabilities(requests.post(f"{url}/v2/models/fashion/infer", json=body,
+                                               timeout=TIMEOUT))
+
+        with Server("--cache-directory", cache, repos=[repo]) as s:
+            first = classify(s.url)
+            log = s.stderr()
+        self.assertRegex(log, r"model 'fashion': auto-tuning at \[2,1,28,28\] tuned \d+ nodes "
+                              r"\(\d+ changed, 0 left untuned\) in \d+ ms")
+        with open(os.path.join(cache, os.listdir(cache)[0]), "rb") as f:
+            kern = plan_file.decode_kernels(dict(plan_file.read_sections(f.read()))["KERN"])
+        with Server("--cache-directory", cache, repos=[repo]) as s:
+            np.testing.assert_allclose(classify(s.url), first, rtol=1e-5, atol=1e-6)
+            log = s.stderr()
+        self.assertEqual(load_times(log)[0], [], "a warm cache compiles nothing")
+        self.assertNotIn("auto-tuning", log, "the cached plan's choices are reused, not re-timed")
+        self.assertEqual(len(kern), 9)
 
     def test_other_settings_are_another_entry(self):
         repo = make_repo({"digits/config.pbtxt": self.CONFIG,

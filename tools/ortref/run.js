@@ -2,7 +2,10 @@
 // oracle and benchmark peer. Never linked into Nereid.
 //
 //   node tools/ortref/run.js MODEL.onnx --input NAME=FILE.npy ... [--out DIR]
-//        [--threads N] [--warmup W] [--iterations K]
+//        [--threads N] [--warmup W] [--iterations K] [--save-optimized FILE.onnx]
+//
+// --save-optimized writes the graph ONNX Runtime runs after its optimizations
+// (e.g. to count the QLinearConv nodes its QDQ fusion made of a QDQ model).
 //
 // Writes each output as DIR/<output name>.npy and prints one JSON line:
 // {"outputs": [...], "latency_ms": {"p50":..,"p99":..,"mean":..}, "iterations": K}
@@ -64,7 +67,7 @@ async function main() {
   if (args.length < 1) throw new Error('usage: run.js MODEL.onnx --input NAME=FILE.npy ...');
   const model = args[0];
   const feeds = {};
-  let out = null, threads = 2, warmup = 0, iterations = 1;
+  let out = null, threads = 2, warmup = 0, iterations = 1, optimized = null;
   for (let i = 1; i < args.length; ++i) {
     const a = args[i];
     if (a === '--input') {
@@ -74,11 +77,13 @@ async function main() {
     else if (a === '--threads') threads = Number(args[++i]);
     else if (a === '--warmup') warmup = Number(args[++i]);
     else if (a === '--iterations') iterations = Number(args[++i]);
+    else if (a === '--save-optimized') optimized = args[++i];
     else throw new Error(`unknown argument ${a}`);
   }
   const session = await ort.InferenceSession.create(model, {
     intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    ...(optimized ? { optimizedModelFilePath: optimized } : {}),
   });
   let result;
   for (let i = 0; i < warmup; ++i) await session.run(feeds);

@@ -26,6 +26,16 @@ StatusOr<std::unique_ptr<engine::Plan>> Compile(const std::string& name, const s
     NLOG(INFO) << "model '" << name << "': compiled " << path << " (" << settings.canonical
                << ") in " << MsSince(start) << " ms";
   }
+  const engine::PlanInfo::Tuning& tuning = plan->info().tuning;
+  if (tuning.ran) {
+    NLOG(INFO) << "model '" << name << "': auto-tuning at " << tuning.input_shapes << " tuned "
+               << tuning.tuned << " nodes (" << tuning.changed << " changed, "
+               << tuning.not_reached + tuning.unfinished << " left untuned) in "
+               << static_cast<int64_t>(tuning.spent_ms) << " ms"
+               << (tuning.skipped.empty() ? "" : "; " + tuning.skipped);
+  } else if (!tuning.skipped.empty()) {
+    NLOG(INFO) << "model '" << name << "': auto-tuning skipped: " << tuning.skipped;
+  }
   return plan;
 }
 

@@ -36,6 +36,7 @@
 #include "common/status.h"
 #include "common/tensor.h"
 #include "engine/ir/graph.h"
+#include "engine/kernels/tuning.h"
 
 namespace nereid::engine {
 
@@ -68,6 +69,22 @@ class Kernel {
   // replace outputs[0] with storage of its own. Kernels that did not opt in
   // always get empty outputs.
   virtual int InPlaceInput() const { return -1; }
+
+  // Auto-tuning (engine/kernels/tuning.h; called at compile time only).
+  // The alternatives this kernel has for these inputs (concrete shapes;
+  // the data need not be meaningful), its default first (params ""), or
+  // none when it has no choice to make. Building the same factory with a
+  // candidate's params (KernelBuildContext::tuning_params) gives that
+  // alternative.
+  virtual std::vector<TuningCandidate> TuningCandidates(
+      std::span<const Tensor* const> /*inputs*/) const {
+    return {};
+  }
+  // The tuning parameters this kernel was built with, canonical
+  // (TuningParams::ToString()): "" for its default and for kernels without
+  // alternatives. Plan loading compares it with what the plan stored, so a
+  // factory that ignores parameters can never silently drop them.
+  virtual std::string AppliedTuning() const { return {}; }
 };
 
 struct KernelBuildContext {
@@ -80,6 +97,11 @@ struct KernelBuildContext {
   std::vector<const Tensor*> constant_inputs;
   // Threads one run of this kernel may use (the plan's budget).
   int intra_op_threads = 1;
+  // Kernel-level tuning parameters chosen at compile time (tuning.h): ""
+  // builds the default. A factory that has none ignores them (the plan
+  // notices through Kernel::AppliedTuning); one that has some refuses
+  // malformed or unknown ones with InvalidArgument.
+  std::string_view tuning_params = {};
 };
 
 using KernelFactory = StatusOr<std::unique_ptr<Kernel>> (*)(const KernelBuildContext& context);

@@ -10,11 +10,13 @@
 //   Mul(Mul(x, Add(Erf(Div(x, sqrt(2))), 1)), 0.5)   (operands in any order)
 // Also MatMul + bias on 2-D inputs is what ONNX calls Gemm; the fused node
 // covers it for any rank. Every absorbed intermediate must have a single
-// reader and not be a graph output.
+// reader and not be a graph output. Precision attributes (a QDQ model's
+// INT8 MatMul, passes/fuse_qdq.cc) move to the fused node.
 #include <cmath>
 #include <set>
 
 #include "engine/ir/fused_ops.h"
+#include "engine/ir/precision_attrs.h"
 #include "engine/passes/graph_util.h"
 #include "engine/passes/pass.h"
 
@@ -265,6 +267,11 @@ StatusOr<int> FuseMatMul(Graph* graph, const PassContext&) {
     if (!a_perm.empty()) fused_node.attributes["a_perm"] = passes::IntsAttr(a_perm);
     if (!b_perm.empty()) fused_node.attributes["b_perm"] = passes::IntsAttr(b_perm);
     if (!out_perm.empty()) fused_node.attributes["out_perm"] = passes::IntsAttr(out_perm);
+    // A precision fuse_qdq gave the MatMul (a QDQ model's INT8 product)
+    // stays with it: A's per-tensor scale is the same however A is viewed.
+    for (const char* name : {kPrecisionAttr, kInputScaleAttr, kInputUnsignedAttr}) {
+      if (const Attribute* a = mm.FindAttribute(name)) fused_node.attributes[name] = *a;
+    }
     for (int i : absorbed) dead[i] = true;
     graph->nodes[n] = std::move(fused_node);
     ++fused;

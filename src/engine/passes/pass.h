@@ -65,6 +65,7 @@ Status RunPasses(Graph* graph, const PassContext& context, std::vector<PassStats
 // The passes, one per file (declared here so the registry and the tests
 // can name them).
 StatusOr<int> EliminateIdentities(Graph* graph, const PassContext& context);
+StatusOr<int> FuseQdq(Graph* graph, const PassContext& context);
 StatusOr<int> FoldConstants(Graph* graph, const PassContext& context);
 StatusOr<int> EliminateDeadNodes(Graph* graph, const PassContext& context);
 StatusOr<int> FoldConvBatchNorm(Graph* graph, const PassContext& context);

@@ -12,6 +12,7 @@ namespace nereid::engine {
 const std::vector<PassInfo>& OptimizationPasses() {
   static const std::vector<PassInfo> passes = {
       {"eliminate_identities", EliminateIdentities},
+      {"fuse_qdq", FuseQdq},
       {"fold_constants", FoldConstants},
       {"eliminate_dead_nodes", EliminateDeadNodes},
       {"eliminate_transposes", EliminateTransposes},

@@ -101,7 +101,7 @@ TEST(PassesTest, RegistryOrderIsFixed) {
   std::vector<std::string> names;
   for (const PassInfo& p : OptimizationPasses()) names.emplace_back(p.name);
   EXPECT_THAT(names, ::testing::ElementsAre(
-                         "eliminate_identities", "fold_constants", "eliminate_dead_nodes",
+                         "eliminate_identities", "fuse_qdq", "fold_constants", "eliminate_dead_nodes",
                          "eliminate_transposes", "fuse_layer_norm", "fold_conv_batchnorm", "fuse_conv_activation", "fuse_matmul",
                          "propagate_blocked_layout", "eliminate_dead_nodes_final"));
 }

@@ -3,11 +3,15 @@
 #include <algorithm>
 #include <filesystem>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string>
 
 #include "common/npy.h"
+#include "engine/ir/precision_attrs.h"
+#include "engine/runtime/cpu_features.h"
 #include "engine/runtime/graph_plan.h"
+#include "engine/runtime/plan_file.h"
 
 namespace nereid::engine {
 namespace {
@@ -196,6 +200,7 @@ StatusOr<std::map<int, ActivationStats>> CollectActivationStats(
                                "' is not an FP32 tensor");
       }
       ActivationStats& s = stats[v];
+      if (i == 0) s.shape = t->shape();
       const float* x = t->data_as<float>();
       const size_t n = t->byte_size() / sizeof(float);
       for (size_t k = 0; k < n; ++k) {
@@ -247,6 +252,80 @@ float ChooseThreshold(const ActivationStats& stats, Calibrator calibrator, int l
     return stats.abs_max;
   }
   return std::min(stats.abs_max, EntropyThreshold(stats.histogram, bin_width, levels));
+}
+
+namespace {
+
+// The ONNX name behind a value the blocked-layout pass added:
+// "<name>/plain" or "<name>/blocked", maybe with a "/<n>" that made it unique.
+std::string SourceName(const std::string& name) {
+  std::string base = name;
+  const size_t slash = base.rfind('/');
+  if (slash != std::string::npos && slash + 1 < base.size() &&
+      base.find_first_not_of("0123456789", slash + 1) == std::string::npos) {
+    base.resize(slash);
+  }
+  for (const std::string suffix : {"/plain", "/blocked"}) {
+    if (base.size() > suffix.size() && base.ends_with(suffix)) {
+      return base.substr(0, base.size() - suffix.size());
+    }
+  }
+  return name;
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char esc[8];
+      std::snprintf(esc, sizeof(esc), "\\u%04x", c);
+      out += esc;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::vector<CalibrationEntry> CalibrationEntries(const Graph& graph) {
+  std::vector<CalibrationEntry> entries;
+  for (const Node& n : graph.nodes) {
+    auto kind = n.GetString(kPrecisionAttr, "fp32");
+    if (!kind.ok() || *kind != "int8" || n.inputs.empty() || n.inputs[0] == kNoValue) continue;
+    auto scale = n.GetFloat(kInputScaleAttr);
+    auto sign = n.GetInt(kInputUnsignedAttr, 0);
+    if (!scale.ok() || !sign.ok()) continue;
+    CalibrationEntry e{SourceName(graph.values[n.inputs[0]].name), *scale, *sign != 0};
+    bool seen = false;
+    for (const CalibrationEntry& o : entries) seen = seen || o.tensor == e.tensor;
+    if (!seen) entries.push_back(std::move(e));
+  }
+  return entries;
+}
+
+StatusOr<std::vector<CalibrationEntry>> CalibrationEntriesOfPlan(const Plan& plan) {
+  ASSIGN_OR_RETURN(std::string bytes, plan.Serialize());
+  auto owner = std::make_shared<std::string>(std::move(bytes));
+  ASSIGN_OR_RETURN(PlanFile file, DecodePlanFile(*owner, owner, DetectCpuFeatures()));
+  return CalibrationEntries(file.graph);
+}
+
+std::string CalibrationTableJson(const std::vector<CalibrationEntry>& entries,
+                                 Calibrator calibrator) {
+  std::string out = "{\"format\": \"nereid-calibration-table\", \"version\": 1, \"calibrator\": " +
+                    JsonString(std::string(CalibratorName(calibrator))) + ",\n \"tensors\": {";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    char value[96];
+    std::snprintf(value, sizeof(value), "{\"scale\": %.9g, \"unsigned\": %s}", entries[i].scale,
+                  entries[i].is_unsigned ? "true" : "false");
+    out += (i ? ",\n  " : "\n  ") + JsonString(entries[i].tensor) + ": " + value;
+  }
+  return out + "\n }\n}\n";
 }
 
 }  // namespace nereid::engine

@@ -43,6 +43,7 @@ struct ActivationStats {
   float abs_max = 0;
   int64_t count = 0;
   std::vector<int64_t> histogram;  // of |x|, kHistogramBins bins over [0, abs_max]
+  Shape shape;  // as the first sample saw it (precision best times nodes at it)
 };
 
 inline constexpr int kHistogramBins = 2048;
@@ -69,5 +70,29 @@ StatusOr<std::map<int, ActivationStats>> CollectActivationStats(
 // number of quantization steps on one side (127 signed, 255 unsigned).
 float ChooseThreshold(const ActivationStats& stats, Calibrator calibrator, int levels,
                       double percentile = 99.99);
+
+// The calibration table (TensorRT's "calibration cache") of a compiled
+// graph: for each INT8 convolution's input, its tensor name in the ONNX
+// model, the scale (real = scale * quantized) and whether it is quantized to
+// uint8 (never negative) or int8. tools/make_qdq.py turns a model and its
+// table into a QDQ model that ONNX Runtime runs in INT8.
+struct CalibrationEntry {
+  std::string tensor;
+  float scale = 0;
+  bool is_unsigned = false;
+};
+
+// Entries of `graph`'s nodes marked INT8 (ir/precision_attrs.h), one per
+// tensor, in node order. Names are the ONNX model's: the copies the layout
+// pass adds ("<name>/plain", "<name>/blocked") map to their source.
+std::vector<CalibrationEntry> CalibrationEntries(const Graph& graph);
+// The same for a compiled plan (its serialized graph).
+StatusOr<std::vector<CalibrationEntry>> CalibrationEntriesOfPlan(const Plan& plan);
+// The table as JSON:
+//   {"format": "nereid-calibration-table", "version": 1, "calibrator": "minmax",
+//    "tensors": {"<name>": {"scale": 0.0123, "unsigned": true}, ...}}
+// Scales are written with 9 significant digits, so they read back exactly.
+std::string CalibrationTableJson(const std::vector<CalibrationEntry>& entries,
+                                 Calibrator calibrator);
 
 }  // namespace nereid::engine

@@ -4,10 +4,12 @@
 #include <chrono>
 #include <exception>
 #include <new>
+#include <random>
 #include <string>
 
 #include "engine/runtime/plan_file.h"
 #include "engine/runtime/shape_profile.h"
+#include "engine/runtime/tuner.h"
 
 namespace nereid::engine {
 namespace {
@@ -69,6 +71,14 @@ StatusOr<std::unique_ptr<Plan>> GraphPlan::Create(Graph graph, const RuntimeSett
   plan->max_planned_shapes_ = static_cast<size_t>(std::max(settings.max_planned_shapes, 1));
   RETURN_IF_ERROR(plan->BuildSteps(settings, progress));
   plan->PlanLiveness(settings.in_place);
+  if (!plan->info_.loaded_from_file && plan->info_.tuning_budget_ms > 0) {
+    if (settings.reference_kernels_only) {
+      plan->info_.tuning.skipped = "the plan uses reference kernels only";
+    } else {
+      plan->Tune(settings, progress);
+      plan->PlanLiveness(settings.in_place);  // the new kernels may differ in InPlaceInput
+    }
+  }
   return std::unique_ptr<Plan>(std::move(plan));
 }
 
@@ -90,19 +100,9 @@ Status GraphPlan::BuildSteps(const RuntimeSettings& settings, const CompileProgr
     }
     auto factories = registry.FindAll(node.domain, node.op_type);
     if (factories.empty()) return Unimplemented(label + " is not supported");
-    KernelBuildContext context{node, graph_.OpsetFor(node.domain), {}, {}, {}};
-    context.intra_op_threads = settings.intra_op_threads;
-    if (context.opset == 0) {
+    if (graph_.OpsetFor(node.domain) == 0) {
       return InvalidArgument(label + ": the model imports no opset for domain '" + node.domain +
                              "'");
-    }
-    for (int v : node.inputs) {
-      context.input_dtypes.push_back(v == kNoValue ? DataType::kInvalid : graph_.values[v].dtype);
-      auto it = v == kNoValue ? graph_.initializers.end() : graph_.initializers.find(v);
-      context.constant_inputs.push_back(it == graph_.initializers.end() ? nullptr : &it->second);
-    }
-    for (int v : node.outputs) {
-      context.output_dtypes.push_back(v == kNoValue ? DataType::kInvalid : graph_.values[v].dtype);
     }
     StatusOr<std::unique_ptr<Kernel>> kernel = Unimplemented(label + " is not supported");
     int chosen = -1;
@@ -122,10 +122,14 @@ Status GraphPlan::BuildSteps(const RuntimeSettings& settings, const CompileProgr
                                   std::to_string(choice.priority) +
                                   ", which this build does not have (recompile the model)");
       }
-      kernel = factory(context);
+      kernel = BuildKernel(i, factory, choice.params, settings.intra_op_threads);
       if (!kernel.ok()) {
-        return kernel.status().WithPrefix(label + ": the kernel the plan chose (priority " +
-                                          std::to_string(choice.priority) + ") cannot be built");
+        return kernel.status().WithPrefix(
+            label + ": the kernel the plan chose (priority " + std::to_string(choice.priority) +
+            (choice.params.empty()
+                 ? ""
+                 : ", tuning parameters '" + TuningParams::Printable(choice.params) + "'") +
+            ") cannot be built");
       }
       chosen = choice.priority;
     } else {
@@ -135,7 +139,7 @@ Status GraphPlan::BuildSteps(const RuntimeSettings& settings, const CompileProgr
         if (settings.reference_kernels_only && priority > KernelRegistry::kReferencePriority) {
           continue;
         }
-        kernel = factory(context);
+        kernel = BuildKernel(i, factory, "", settings.intra_op_threads);
         chosen = priority;
         if (kernel.ok() || kernel.status().code() != StatusCode::kUnimplemented) break;
       }
@@ -152,7 +156,154 @@ Status GraphPlan::BuildSteps(const RuntimeSettings& settings, const CompileProgr
   return Status::Ok();
 }
 
+StatusOr<std::unique_ptr<Kernel>> GraphPlan::BuildKernel(size_t i, KernelFactory factory,
+                                                         std::string_view params,
+                                                         int max_threads) const {
+  const Node& node = graph_.nodes[i];
+  ASSIGN_OR_RETURN(SplitTuning split, SplitTuningParams(params));
+  KernelBuildContext context{node, graph_.OpsetFor(node.domain), {}, {}, {}};
+  context.intra_op_threads = std::max(max_threads, 1);
+  if (split.threads > 0) {
+    context.intra_op_threads = std::min(split.threads, context.intra_op_threads);
+  }
+  context.tuning_params = split.kernel_params;
+  for (int v : node.inputs) {
+    context.input_dtypes.push_back(v == kNoValue ? DataType::kInvalid : graph_.values[v].dtype);
+    auto it = v == kNoValue ? graph_.initializers.end() : graph_.initializers.find(v);
+    context.constant_inputs.push_back(it == graph_.initializers.end() ? nullptr : &it->second);
+  }
+  for (int v : node.outputs) {
+    context.output_dtypes.push_back(v == kNoValue ? DataType::kInvalid : graph_.values[v].dtype);
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> kernel, factory(context));
+  const std::string applied = kernel->AppliedTuning();
+  if (applied != split.kernel_params) {
+    if (applied.empty()) {
+      return InvalidArgument("this kernel takes no tuning parameters, but was given '" +
+                             split.kernel_params + "'");
+    }
+    return InvalidArgument("the kernel read tuning parameters '" + split.kernel_params +
+                           "' as '" + applied + "'");
+  }
+  return kernel;
+}
+
+void GraphPlan::Tune(const RuntimeSettings& settings, const CompileProgressFn& progress) {
+  PlanInfo::Tuning& report = info_.tuning;
+  // Random inputs of the opt shapes (or the model's static ones).
+  std::vector<Tensor> inputs;
+  std::vector<TensorView> views;
+  std::mt19937 rng(20261207);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::string shapes;
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    const ValueInfo& in = inputs_[i];
+    const bool has_shape = graph_.values[graph_.inputs[i]].shape.has_value();
+    Shape shape = ranges_[i] != nullptr ? ranges_[i]->opt : in.shape;
+    bool known = ranges_[i] != nullptr || has_shape;
+    for (int64_t d : shape) known = known && d >= 0;
+    if (!known) {
+      report.skipped = "input '" + in.name + "' has shape " +
+                       (has_shape ? ShapeToString(in.shape) : std::string("(unknown)")) +
+                       " and no shape profile gives it an opt shape";
+      return;
+    }
+    if (DataTypeByteSize(in.dtype) == 0) {
+      report.skipped = "input '" + in.name + "' is a " + std::string(DataTypeName(in.dtype)) +
+                       " tensor; tuning makes random inputs of numeric types only";
+      return;
+    }
+    Tensor t = Tensor::AllocateDense(in.dtype, shape);
+    if (in.dtype == DataType::kFp32) {
+      float* p = t.mutable_data_as<float>();
+      for (size_t k = 0; k < t.byte_size() / sizeof(float); ++k) p[k] = uniform(rng);
+    } else {
+      std::fill(t.mutable_data(), t.mutable_data() + t.byte_size(), char{0});
+    }
+    shapes += (shapes.empty() ? "" : ", ") + ShapeToString(shape);
+    views.push_back(t.view());
+    inputs.push_back(std::move(t));
+  }
+
+  Tuner tuner(info_.tuning_budget_ms);
+  const KernelRegistry& registry = KernelRegistry::Global();
+  std::vector<std::optional<Tuner::Choice>> choices(steps_.size());
+  // Once the budget is spent the run ends: the rest of it (first runs of
+  // the remaining kernels, weight packing) would only spend more.
+  StepObserver observer = [&](size_t s, std::span<const Tensor* const> args, size_t outputs) {
+    if (tuner.BudgetSpent()) {
+      for (size_t rest = s; rest < steps_.size(); ++rest) {
+        if (info_.kernels[rest].priority > KernelRegistry::kReferencePriority) {
+          ++tuner.report().not_reached;
+        }
+      }
+      return false;
+    }
+    const Node& node = graph_.nodes[s];
+    const int current = info_.kernels[s].priority;
+    // Reference kernels are what the optimized ones refused: nothing to tune.
+    if (current <= KernelRegistry::kReferencePriority) return true;
+    if (progress) {
+      progress({"tuning", static_cast<int64_t>(s), static_cast<int64_t>(steps_.size()),
+                steps_[s].label});
+    }
+    auto factories = registry.FindAll(node.domain, node.op_type);
+    TunerNode n;
+    n.step = s;
+    n.label = steps_[s].label;
+    n.default_priority = current;
+    n.default_kernel = steps_[s].kernel.get();
+    for (const auto& [priority, factory] : factories) {
+      if (priority > KernelRegistry::kReferencePriority && priority != current) {
+        n.other_priorities.push_back(priority);
+      }
+    }
+    n.max_threads = std::max(settings.intra_op_threads, 1);
+    n.build = [&, s](int priority, std::string_view params) -> StatusOr<std::unique_ptr<Kernel>> {
+      for (const auto& [p, factory] : factories) {
+        if (p == priority) return BuildKernel(s, factory, params, settings.intra_op_threads);
+      }
+      return Internal("no kernel factory of priority " + std::to_string(priority));
+    };
+    choices[s] = tuner.TuneNode(n, args, outputs);
+    return true;
+  };
+  std::vector<Tensor> outputs;
+  int64_t in_place_steps = 0;
+  Status ran;
+  try {
+    ran = Execute(views, &outputs, nullptr, nullptr, &in_place_steps, &observer);
+  } catch (const std::bad_alloc&) {
+    throw;  // the compile reports it
+  } catch (const std::exception& e) {
+    ran = Internal(std::string("exception: ") + e.what());
+  }
+  if (progress) {
+    progress({"tuning", static_cast<int64_t>(steps_.size()), static_cast<int64_t>(steps_.size()),
+              ""});
+  }
+  const std::string skipped =
+      ran.ok() || ran.code() == StatusCode::kCancelled
+          ? ""
+          : "the plan failed on random inputs of its opt shapes (" + ran.message() +
+                "); tuning stopped there";
+  report = std::move(tuner.report());
+  report.skipped = skipped;
+  report.input_shapes = shapes;
+  report.spent_ms = tuner.ElapsedMs();
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    if (!choices[s]) continue;
+    steps_[s].kernel = std::move(choices[s]->kernel);
+    info_.kernels[s].priority = choices[s]->priority;
+    info_.kernels[s].params = choices[s]->params;
+  }
+}
+
 void GraphPlan::PlanLiveness(bool in_place) {
+  for (Step& step : steps_) {
+    step.release.clear();
+    step.in_place_value = kNoValue;
+  }
   // last_use[v]: index of the last step reading v; -1 = never read.
   std::vector<int> last_use(graph_.values.size(), -1);
   for (size_t s = 0; s < steps_.size(); ++s) {
@@ -326,8 +477,8 @@ std::optional<MemoryReport> GraphPlan::LastMemoryReport() const {
 }
 
 Status GraphPlan::Execute(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs,
-                          RunProfile* profile, RunMemory* memory,
-                          int64_t* in_place_steps) const {
+                          RunProfile* profile, RunMemory* memory, int64_t* in_place_steps,
+                          const StepObserver* observer) const {
   // slots[v] holds value v while it is live; an empty Tensor has dtype kInvalid.
   std::vector<Tensor> slots(graph_.values.size());
   for (const auto& [id, tensor] : graph_.initializers) slots[id] = tensor;
@@ -347,6 +498,9 @@ Status GraphPlan::Execute(const std::vector<TensorView>& inputs, std::vector<Ten
     if (memory != nullptr) memory->BeginStep(static_cast<int>(s));
     args.clear();
     for (int v : step.inputs) args.push_back(v == kNoValue ? nullptr : &slots[v]);
+    if (observer != nullptr && !(*observer)(s, args, step.outputs.size())) {
+      return Cancelled("run ended by its observer");
+    }
     // At least one slot, even for a (malformed) node without outputs, so a
     // kernel that skipped its arity check cannot write out of bounds.
     results.assign(std::max<size_t>(step.outputs.size(), 1), Tensor());

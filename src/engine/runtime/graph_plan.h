@@ -16,9 +16,15 @@
 // and nothing else holds its bytes.
 //
 // Kernels: a compiled plan records each step's kernel (the priority of the
-// factory that built it, PlanInfo::kernels); a plan loaded from a file
-// builds exactly those factories again, and fails naming the node when one
-// is missing or refuses (another build, another CPU).
+// factory that built it and its tuning parameters, PlanInfo::kernels); a
+// plan loaded from a file builds exactly those factories with those
+// parameters again, and fails naming the node when one is missing or
+// refuses (another build, another CPU, malformed or unknown parameters).
+//
+// Auto-tuning (runtime/tuner.h): with a tuning budget, Create runs the new
+// plan once on random inputs of the opt shapes, timing each node's
+// candidate kernels on its actual inputs before the node runs, and keeps
+// the winners (PlanInfo::kernels, PlanInfo::tuning).
 //
 // Thread safety: immutable after Create() except for the memory plan cache,
 // which a mutex guards; Run() is const and re-entrant (per-run state lives on
@@ -26,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -87,12 +94,26 @@ class GraphPlan final : public Plan {
     uint64_t last_use = 0;
   };
 
+  // Called before step `s` runs, with its inputs (tuning); false ends the
+  // run there (Execute then answers Cancelled).
+  using StepObserver =
+      std::function<bool(size_t s, std::span<const Tensor* const> inputs, size_t outputs)>;
+
   GraphPlan() = default;
   Status BuildSteps(const RuntimeSettings& settings, const CompileProgressFn& progress);
+  // Node i's kernel from `factory` with stored-form tuning `params`
+  // (runtime/tuner.h), `max_threads` being the plan's thread budget.
+  StatusOr<std::unique_ptr<Kernel>> BuildKernel(size_t i, KernelFactory factory,
+                                                std::string_view params, int max_threads) const;
+  // Auto-tuning (runtime/tuner.h); never fails the compile for a reason
+  // other than running out of memory: problems end tuning with a note in
+  // info_.tuning.skipped.
+  void Tune(const RuntimeSettings& settings, const CompileProgressFn& progress);
   void PlanLiveness(bool in_place);
   Status ValidateInputs(const std::vector<TensorView>& inputs) const;
   Status Execute(const std::vector<TensorView>& inputs, std::vector<Tensor>* outputs,
-                 RunProfile* profile, RunMemory* memory, int64_t* in_place_steps) const;
+                 RunProfile* profile, RunMemory* memory, int64_t* in_place_steps,
+                 const StepObserver* observer = nullptr) const;
   // The memory plan cache (under cache_mu_).
   std::shared_ptr<const MemoryPlan> FindMemoryPlan(const std::vector<int64_t>& key) const;
   void AddMemoryPlan(std::vector<int64_t> key, std::shared_ptr<const MemoryPlan> plan) const;

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -13,6 +15,7 @@
 #include "engine/ir/onnx_import.h"
 #include "engine/kernels/kernel.h"
 #include "engine/passes/assign_precision.h"
+#include "engine/passes/chain_int8.h"
 #include "engine/passes/pass.h"
 #include "engine/runtime/calibration.h"
 #include "engine/runtime/cpu_features.h"
@@ -76,6 +79,92 @@ RuntimeSettings SettingsOf(const PlanLoadOptions& o) {
   return {o.intra_op_threads, false, o.memory_planning, o.max_planned_shapes, o.in_place};
 }
 
+// INT8 nodes come from AssignPrecision or from a QDQ model (fuse_qdq):
+// quantized tensors between them (passes/chain_int8.h), which need the
+// oneDNN kernels. `info` records the pass.
+Status Chain(Graph* graph, const CompileOptions& options, PlanInfo* info) {
+  const auto& off = options.disabled_passes;
+  if (!options.optimize || options.reference_kernels_only ||
+      std::find(off.begin(), off.end(), "chain_int8") != off.end()) {
+    return Status::Ok();
+  }
+  const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(int chained, ChainInt8(graph));
+  if (chained > 0) {
+    info->passes.push_back(
+        {"chain_int8", chained,
+         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+             .count()});
+  }
+  return Status::Ok();
+}
+
+// Median ms of three runs of `graph` on calibration sample 0, after a
+// warm-up run.
+StatusOr<double> TimeWholeGraph(const Graph& graph, const CompileOptions& options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan,
+                   GraphPlan::Create(graph, SettingsOf(options), PlanInfo{}));
+  std::vector<TensorView> views;
+  for (const Tensor& t : options.calibration->samples.front()) views.push_back(t.view());
+  std::vector<double> ms;
+  for (int i = 0; i < 4; ++i) {
+    std::vector<Tensor> outputs;
+    const auto start = std::chrono::steady_clock::now();
+    RETURN_IF_ERROR(plan->Run(views, &outputs));
+    if (i > 0) {
+      ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
+    }
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[1];
+}
+
+// Precision best chose per layer from each layer's own timing, which cannot
+// see everything (conversions where a chain breaks, timing noise on small
+// layers). The whole graph decides: the per-layer choice, all-INT8 and
+// all-FP32 are each timed on the first calibration sample and the fastest
+// is kept (`*graph` becomes it).
+Status CheckBestAsAWhole(Graph* graph, Graph fp32_graph, const CompileOptions& options,
+                         PlanInfo* info) {
+  Graph int8_graph = fp32_graph;
+  CompileOptions int8 = options;
+  int8.precision = Precision::kInt8;
+  PrecisionReport int8_report;
+  RETURN_IF_ERROR(AssignPrecision(&int8_graph, int8, &int8_report));
+  PlanInfo scratch;
+  RETURN_IF_ERROR(Chain(&int8_graph, options, &scratch));
+  ASSIGN_OR_RETURN(double layered_ms, TimeWholeGraph(*graph, options));
+  ASSIGN_OR_RETURN(double int8_ms, TimeWholeGraph(int8_graph, options));
+  ASSIGN_OR_RETURN(double fp32_ms, TimeWholeGraph(fp32_graph, options));
+  const char* kept = "per-layer choice";
+  if (int8_ms < layered_ms && int8_ms <= fp32_ms) {
+    kept = "all INT8";
+    *graph = std::move(int8_graph);
+    info->precision_lines = std::move(int8_report.lines);
+    info->passes.erase(std::remove_if(info->passes.begin(), info->passes.end(),
+                                      [](const PlanInfo::Pass& p) { return p.name == "chain_int8"; }),
+                       info->passes.end());
+    for (auto& p : scratch.passes) info->passes.push_back(p);
+  } else if (fp32_ms < layered_ms) {
+    kept = "all FP32";
+    *graph = std::move(fp32_graph);
+    info->precision_lines.clear();
+    info->passes.erase(std::remove_if(info->passes.begin(), info->passes.end(),
+                                      [](const PlanInfo::Pass& p) { return p.name == "chain_int8"; }),
+                       info->passes.end());
+  }
+  char line[200];
+  std::snprintf(line, sizeof(line),
+                "best, whole graph on calibration sample 0: per-layer choice %.2f ms, all INT8 "
+                "%.2f ms, all FP32 %.2f ms: kept %s",
+                layered_ms, int8_ms, fp32_ms, kept);
+  info->precision_lines.push_back(line);
+  return Status::Ok();
+}
+
+
 std::vector<ValueInfo> InputsOf(const Graph& graph) {
   std::vector<ValueInfo> inputs;
   for (int id : graph.inputs) {
@@ -129,14 +218,29 @@ StatusOr<std::unique_ptr<Plan>> Compile(std::string_view onnx_bytes, const Compi
   if (options.precision != Precision::kFp32) {
     if (progress) progress({"precision", 0, 1, PrecisionName(options.precision)});
     CompileOptions precision = options;
-    if (options.precision == Precision::kInt8 && !options.calibration) {
+    const bool calibrated =
+        options.precision == Precision::kInt8 || options.precision == Precision::kBest;
+    if (calibrated && !options.calibration) {
       if (options.calibration_data.empty()) {
-        return InvalidArgument("precision int8 needs calibration data (--calibration-data DIR)");
+        return InvalidArgument("precision " + std::string(PrecisionName(options.precision)) +
+                               " needs calibration data (--calibration-data DIR)" +
+                               (options.precision == Precision::kBest
+                                    ? ": best considers INT8 for every layer"
+                                    : ""));
       }
       ASSIGN_OR_RETURN(precision.calibration,
                        LoadCalibrationData(options.calibration_data, InputsOf(graph)));
     }
-    RETURN_IF_ERROR(AssignPrecision(&graph, precision, nullptr));
+    const bool best = options.precision == Precision::kBest;
+    Graph fp32_graph;
+    if (best) fp32_graph = graph;
+    PrecisionReport report;
+    RETURN_IF_ERROR(AssignPrecision(&graph, precision, &report));
+    info.precision_lines = std::move(report.lines);
+    RETURN_IF_ERROR(Chain(&graph, options, &info));
+    if (best) RETURN_IF_ERROR(CheckBestAsAWhole(&graph, std::move(fp32_graph), precision, &info));
+  } else {
+    RETURN_IF_ERROR(Chain(&graph, options, &info));
   }
   info.required_cpu_features = RequiredCpuFeatures(graph);
   return GraphPlan::Create(std::move(graph), SettingsOf(options), std::move(info), progress);

@@ -146,8 +146,12 @@ struct CompileOptions {
   // turns their activation ranges into scales.
   std::string calibration_data;
   Calibrator calibrator = Calibrator::kMinMax;
-  // Time auto-tuning may spend per plan (0: none). Recorded; the engine has
-  // no auto-tuner yet, so it does not change the plan.
+  // Time kernel auto-tuning may spend per plan (0: none; runtime/tuner.h):
+  // at the profile's opt shapes (or the model's static shapes) every node
+  // with alternative kernels has them timed and keeps the fastest; the
+  // choices are stored in the plan. Tuning stops starting new timings once
+  // the budget is spent (one timing may overrun it) and keeps the defaults
+  // of the nodes it did not reach.
   int64_t tuning_budget_ms = 0;
 };
 
@@ -192,11 +196,38 @@ struct PlanInfo {
     std::string node;     // DescribeNode()
     std::string op_type;  // "Conv", "nereid.FusedConv"
     int priority = 0;     // of the factory that built it (0: reference kernel)
-    // Opaque per-kernel parameters (reserved for auto-tuning results; empty
-    // today: no kernel has tunable parameters yet).
+    // Auto-tuning's choice for the kernel (engine/kernels/tuning.h), e.g.
+    // "alg=direct;impl=jit:avx512_core;layout=blocked" or "threads=1"; ""
+    // for the factory's default.
     std::string params;
   };
   std::vector<KernelChoice> kernels;
+  // What the precision assignment chose per convolution / matrix product,
+  // and why (compile only; empty after loading a file).
+  std::vector<std::string> precision_lines;
+  // What auto-tuning did (compile only; empty after loading a file).
+  struct Tuning {
+    bool ran = false;
+    std::string skipped;  // why it did not run or stopped early ("" when it finished)
+    std::string input_shapes;  // of the tuning run, e.g. "[1,3,224,224]"
+    double spent_ms = 0;
+    int tuned = 0;         // nodes whose candidates were all timed
+    int changed = 0;       // of those, nodes whose winner is not the default
+    int not_reached = 0;   // nodes with optimized kernels left untuned: budget spent
+    int unfinished = 0;    // nodes the budget ran out in the middle of (defaults kept)
+    int failed_candidates = 0;  // failed to build or run, or computed something else
+    struct Node {
+      size_t step = 0;
+      std::string node;          // DescribeNode()
+      std::string input_shapes;  // "[1,64,56,56] [64,64,3,3] [64]"
+      int candidates = 0;        // timed (failures included)
+      int failed = 0;
+      std::string default_label, chosen_label;
+      double default_ms = 0, chosen_ms = 0;  // median per run
+    };
+    std::vector<Node> nodes;  // tuned nodes, in execution order
+  };
+  Tuning tuning;
   bool loaded_from_file = false;
 };
 

@@ -42,7 +42,7 @@ inline constexpr size_t kPlanSectionEntryBytes = 32;
 // The engine version plans record and must match to load. Bump it whenever
 // a change makes stored graphs mean something else: a pass's output, a
 // nereid.* op's attributes, a kernel's reading of them.
-inline constexpr std::string_view kEngineVersion = "0.1.0";
+inline constexpr std::string_view kEngineVersion = "0.1.1";
 
 // "2.6.3": the oneDNN library this process runs on.
 std::string OneDnnVersion();

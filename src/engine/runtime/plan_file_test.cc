@@ -289,13 +289,21 @@ TEST(PlanFileTest, KernelListMustMatchTheGraph) {
   bytes = EncodePlanFile(file->graph, info);
   plan = Plan::FromPlanBytes(*bytes, PlanLoadOptions{});
   EXPECT_THAT(plan.status().message(), HasSubstr("kernels for"));
-  // The per-kernel parameter blob is carried as it is.
+  // The per-kernel tuning parameters are carried as they are, and checked
+  // (runtime/tuner_test.cc has the other refusals).
   info = file->info;
-  info.kernels[1].params = std::string("\x01\x00tuned", 7);
+  info.kernels[1].params = "alg=direct;layout=blocked";
   bytes = EncodePlanFile(file->graph, info);
   auto loaded = Plan::FromPlanBytes(*bytes, PlanLoadOptions{});
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-  EXPECT_EQ((*loaded)->info().kernels[1].params, std::string("\x01\x00tuned", 7));
+  EXPECT_EQ((*loaded)->info().kernels[1].params, "alg=direct;layout=blocked");
+  info.kernels[1].params = std::string("\x01\x00tuned", 7);
+  bytes = EncodePlanFile(file->graph, info);
+  loaded = Plan::FromPlanBytes(*bytes, PlanLoadOptions{});
+  EXPECT_EQ(loaded.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(loaded.status().message(),
+              HasSubstr("tuning parameters '\\x01\\x00tuned') cannot be built: malformed tuning "
+                        "parameters '\\x01\\x00tuned': expected key=value"));
 }
 
 TEST(PlanFileTest, StoredProfileMustFitTheStoredGraph) {

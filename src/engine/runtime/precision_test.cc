@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -175,8 +177,25 @@ TEST(AssignPrecision, MarksConvolutionsAndExplainsTheRest) {
     }
   }
   EXPECT_EQ(int8_nodes, 4);
+  // Best: calibrated like INT8, then each eligible node timed in FP32, BF16
+  // and INT8; the fastest stays, and the report says the times.
   options.precision = Precision::kBest;
-  EXPECT_EQ(AssignPrecision(&*graph, options, nullptr).code(), StatusCode::kUnimplemented);
+  auto g_best = ImportOnnxFile(kModel, {});
+  ASSERT_TRUE(g_best.ok());
+  ASSERT_TRUE(RunPasses(&*g_best, {}).ok());
+  PrecisionReport best;
+  ASSERT_TRUE(AssignPrecision(&*g_best, options, &best).ok());
+  int timed = 0;
+  for (const std::string& line : best.lines) {
+    if (line.find("fastest at batch 1: fp32 ") != std::string::npos &&
+        line.find(", bf16 ") != std::string::npos && line.find(", int8 ") != std::string::npos) {
+      ++timed;
+    }
+  }
+  EXPECT_EQ(timed, 4) << ::testing::PrintToString(best.lines);  // 2 convolutions, 2 Gemms
+  CompileOptions no_data;
+  no_data.precision = Precision::kBest;
+  EXPECT_EQ(AssignPrecision(&*g_best, no_data, nullptr).code(), StatusCode::kInvalidArgument);
   // Calibration samples must fit the model's inputs.
   options.precision = Precision::kInt8;
   calibration->samples.push_back({x, x});
@@ -316,6 +335,215 @@ TEST(AssignPrecision, MarksMatMulsWithConstantWeightsOnly) {
       }
     }
   }
+}
+
+// A small residual network with both of ResNet's shortcuts: identity (the
+// block's input, u8 after a ReLU) and projection (a strided 1x1 convolution
+// without activation: s8).
+std::string ResidualModel() {
+  testing::ModelBuilder b(17);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0, 1);
+  auto weights = [&](const std::string& name, std::vector<int64_t> dims) {
+    int64_t fan_in = dims[1] * dims[2] * dims[3], n = dims[0] * fan_in;
+    std::vector<float> v(n);
+    for (float& x : v) x = normal(rng) * std::sqrt(2.0f / fan_in);
+    b.FloatInitializer(name, dims, v);
+    std::vector<float> bias(dims[0]);
+    for (float& x : bias) x = 0.1f * normal(rng);
+    b.FloatInitializer(name + "_b", {dims[0]}, bias);
+  };
+  auto conv = [&](const std::string& x, const std::string& w, const std::string& y, int64_t k,
+                  int64_t stride) {
+    auto* n = b.AddNode("Conv", {x, w, w + "_b"}, {y});
+    testing::SetIntsAttr(n, "pads", std::vector<int64_t>(4, k / 2));
+    testing::SetIntsAttr(n, "strides", {stride, stride});
+  };
+  b.Input("x", onnx::TensorProto::FLOAT, {-1, 8, 16, 16});
+  b.Output("y", onnx::TensorProto::FLOAT, {-1, 32});
+  weights("w1", {16, 8, 3, 3});
+  weights("w2", {16, 16, 3, 3});
+  weights("w3", {16, 16, 1, 1});
+  weights("w4", {32, 16, 3, 3});
+  weights("w5", {32, 32, 1, 1});
+  weights("wp", {32, 16, 1, 1});
+  conv("x", "w1", "c1", 3, 1);
+  b.AddNode("Relu", {"c1"}, {"a"});
+  conv("a", "w2", "c2", 3, 1);
+  b.AddNode("Relu", {"c2"}, {"r2"});
+  conv("r2", "w3", "c3", 1, 1);
+  b.AddNode("Add", {"c3", "a"}, {"s1"});
+  b.AddNode("Relu", {"s1"}, {"d"});  // identity shortcut
+  conv("d", "w4", "c4", 3, 2);
+  b.AddNode("Relu", {"c4"}, {"r4"});
+  conv("d", "wp", "p", 1, 2);        // projection shortcut
+  conv("r4", "w5", "c5", 1, 1);
+  b.AddNode("Add", {"c5", "p"}, {"s2"});
+  b.AddNode("Relu", {"s2"}, {"e"});
+  b.AddNode("GlobalAveragePool", {"e"}, {"g"});
+  b.AddNode("Flatten", {"g"}, {"y"});
+  return b.Serialize();
+}
+
+// INT8 chains (passes/chain_int8.h) change where tensors are quantized, not
+// the arithmetic: chained and unchained INT8 agree to output rounding, both
+// agree with FP32 to quantization error, and a plan keeps the chain.
+TEST(Int8Chain, ResidualNetworkAgreesWithUnchainedAndFp32) {
+  const std::string model = ResidualModel();
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0, 1);
+  auto images = [&](int64_t n) {
+    Tensor t = Tensor::AllocateDense(DataType::kFp32, {n, 8, 16, 16});
+    for (size_t i = 0; i < t.byte_size() / 4; ++i) t.mutable_data_as<float>()[i] = normal(rng);
+    return t;
+  };
+  auto calibration = std::make_shared<CalibrationSet>();
+  for (int i = 0; i < 4; ++i) calibration->samples.push_back({images(4)});
+  const Tensor x = images(3);
+  auto run = [&](Precision precision, bool chain, const Plan** keep = nullptr) {
+    CompileOptions o;
+    o.precision = precision;
+    o.calibration = calibration;
+    if (!chain) o.disabled_passes.push_back("chain_int8");
+    auto plan = Plan::FromOnnxBytes(model, o);
+    EXPECT_TRUE(plan.ok()) << plan.status().message();
+    std::vector<Tensor> out;
+    if (!plan.ok()) return std::pair{std::vector<float>{}, -1};
+    EXPECT_TRUE((*plan)->Run({x.view()}, &out).ok());
+    int chained = -1;
+    for (const auto& pass : (*plan)->info().passes) {
+      if (pass.name == "chain_int8") chained = pass.rewrites;
+    }
+    if (chain && precision == Precision::kInt8) {
+      // The chained values survive a plan file round trip.
+      auto bytes = (*plan)->Serialize();
+      EXPECT_TRUE(bytes.ok());
+      auto loaded = Plan::FromPlanBytes(*bytes, {});
+      EXPECT_TRUE(loaded.ok()) << loaded.status().message();
+      std::vector<Tensor> again;
+      EXPECT_TRUE((*loaded)->Run({x.view()}, &again).ok());
+      EXPECT_EQ(std::memcmp(again[0].data(), out[0].data(), out[0].byte_size()), 0);
+    }
+    const float* y = out[0].data_as<float>();
+    return std::pair{std::vector<float>(y, y + out[0].byte_size() / 4), chained};
+  };
+  auto [fp32, none] = run(Precision::kFp32, true);
+  auto [plain, unchained] = run(Precision::kInt8, false);
+  auto [chained, count] = run(Precision::kInt8, true);
+  ASSERT_EQ(fp32.size(), 3u * 32);
+  ASSERT_EQ(plain.size(), fp32.size());
+  ASSERT_EQ(chained.size(), fp32.size());
+  EXPECT_EQ(none, -1);       // no chain pass in FP32
+  EXPECT_EQ(unchained, -1);  // disabled
+  // a (u8, read as X and as Z), r2 (u8), d (u8, two X readers), r4 (u8) and
+  // the projection p (s8, read as Z only); e feeds the pool: FP32.
+  EXPECT_EQ(count, 5);
+  auto rel = [](const std::vector<float>& a, const std::vector<float>& b) {
+    double d = 0, n = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      d += (a[i] - b[i]) * (a[i] - b[i]);
+      n += b[i] * b[i];
+    }
+    return std::sqrt(d / n);
+  };
+  const double chained_vs_fp32 = rel(chained, fp32), plain_vs_fp32 = rel(plain, fp32);
+  std::printf("INT8 relative L2 error vs FP32: chained %.3g, unchained %.3g; chained vs "
+              "unchained %.3g\n", chained_vs_fp32, plain_vs_fp32, rel(chained, plain));
+  EXPECT_LT(plain_vs_fp32, 0.05);
+  EXPECT_LT(chained_vs_fp32, 0.05);
+  EXPECT_LT(chained_vs_fp32, 2 * plain_vs_fp32 + 1e-3);
+}
+
+// Depthwise convolutions (W [C, 1, k, k], group C) count their input
+// channels as C, not 1: they are no first layer and run INT8, chained
+// (MobileNetV2's blocks: 1x1 -> depthwise 3x3 -> 1x1).
+TEST(AssignPrecision, DepthwiseConvolutionsAreEligible) {
+  testing::ModelBuilder b(17);
+  b.Input("x", onnx::TensorProto::FLOAT, {-1, 16, 8, 8});
+  b.Output("y", onnx::TensorProto::FLOAT, {-1, 16, 8, 8});
+  std::vector<float> w1(16 * 16), dw(16 * 9), w3(16 * 16);
+  for (size_t i = 0; i < w1.size(); ++i) w1[i] = 0.1f * static_cast<float>(i % 7) - 0.3f;
+  for (size_t i = 0; i < dw.size(); ++i) dw[i] = 0.2f * static_cast<float>(i % 5) - 0.4f;
+  for (size_t i = 0; i < w3.size(); ++i) w3[i] = 0.05f * static_cast<float>(i % 11) - 0.25f;
+  b.FloatInitializer("w1", {16, 16, 1, 1}, w1);
+  b.FloatInitializer("dw", {16, 1, 3, 3}, dw);
+  b.FloatInitializer("w3", {16, 16, 1, 1}, w3);
+  b.AddNode("Conv", {"x", "w1"}, {"c1"});
+  b.AddNode("Relu", {"c1"}, {"r1"});
+  auto* d = b.AddNode("Conv", {"r1", "dw"}, {"c2"});
+  testing::SetIntAttr(d, "group", 16);
+  testing::SetIntsAttr(d, "pads", {1, 1, 1, 1});
+  b.AddNode("Relu", {"c2"}, {"r2"});
+  b.AddNode("Conv", {"r2", "w3"}, {"y"});
+  const std::string model = b.Serialize();
+  auto calibration = std::make_shared<CalibrationSet>();
+  Tensor x = Tensor::AllocateDense(DataType::kFp32, {2, 16, 8, 8});
+  for (int i = 0; i < 2 * 16 * 64; ++i) x.mutable_data_as<float>()[i] = (i % 13) / 13.0f - 0.4f;
+  calibration->samples.push_back({x});
+  CompileOptions o;
+  o.precision = Precision::kInt8;
+  o.calibration = calibration;
+  auto plan = Plan::FromOnnxBytes(model, o);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  int chained = 0;
+  for (const auto& pass : (*plan)->info().passes) {
+    if (pass.name == "chain_int8") chained = pass.rewrites;
+  }
+  EXPECT_EQ(chained, 2);  // r1 (into the depthwise conv) and r2 (out of it)
+  std::vector<Tensor> out;
+  ASSERT_TRUE((*plan)->Run({x.view()}, &out).ok());
+  CompileOptions f;
+  auto fp32 = Plan::FromOnnxBytes(model, f);
+  ASSERT_TRUE(fp32.ok());
+  std::vector<Tensor> want;
+  ASSERT_TRUE((*fp32)->Run({x.view()}, &want).ok());
+  double d2 = 0, n2 = 0;
+  for (size_t i = 0; i < want[0].byte_size() / 4; ++i) {
+    const double e = want[0].data_as<float>()[i], g = out[0].data_as<float>()[i];
+    d2 += (g - e) * (g - e);
+    n2 += e * e;
+  }
+  EXPECT_LT(std::sqrt(d2 / n2), 0.05);
+}
+
+// The calibration table names the ONNX model's tensors: the layout pass's
+// copies map back to their source, other names (even ending in "/<n>") stay.
+TEST(CalibrationTable, NamesTheModelsTensorsOncePerTensor) {
+  Graph g;
+  auto conv = [&](const std::string& input, float scale, bool is_unsigned) {
+    Node n;
+    n.op_type = "Conv";
+    n.inputs = {g.GetOrAddValue(input)};
+    Attribute kind, s, u;
+    kind.kind = Attribute::Kind::kString;
+    kind.s = "int8";
+    s.kind = Attribute::Kind::kFloat;
+    s.f = scale;
+    u.kind = Attribute::Kind::kInt;
+    u.i = is_unsigned ? 1 : 0;
+    n.attributes[kPrecisionAttr] = kind;
+    n.attributes[kInputScaleAttr] = s;
+    n.attributes[kInputUnsignedAttr] = u;
+    g.nodes.push_back(n);
+  };
+  conv("relu_1/plain", 0.5f, true);
+  conv("relu_1", 0.5f, true);  // the same tensor: one entry
+  conv("pool/blocked/2", 0.25f, false);
+  conv("/layer1/conv/1", 0.125f, true);
+  Node fp32;
+  fp32.op_type = "Conv";
+  fp32.inputs = {g.GetOrAddValue("image")};
+  g.nodes.push_back(fp32);
+  const std::vector<CalibrationEntry> e = CalibrationEntries(g);
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(e[0].tensor, "relu_1");
+  EXPECT_EQ(e[1].tensor, "pool");
+  EXPECT_FALSE(e[1].is_unsigned);
+  EXPECT_EQ(e[2].tensor, "/layer1/conv/1");
+  const std::string json = CalibrationTableJson(e, Calibrator::kEntropy);
+  EXPECT_NE(json.find("\"calibrator\": \"entropy\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"pool\": {\"scale\": 0.25, \"unsigned\": false}"), std::string::npos)
+      << json;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <map>
 #include <vector>
 
+#include "engine/runtime/calibration.h"
 #include "engine/runtime/cpu_features.h"
 #include "engine/runtime/plan.h"
 #include "engine/runtime/shape_profile.h"
@@ -104,9 +105,73 @@ void PrintVerbose(const engine::PlanInfo& info) {
   std::printf("kernels (step, node, priority of the factory chosen; 0 = reference):\n");
   for (size_t i = 0; i < info.kernels.size(); ++i) {
     const auto& k = info.kernels[i];
-    std::printf("  %4zu  %-60s %3d %s\n", i, k.node.c_str(), k.priority,
-                k.priority > 0 ? "optimized" : "reference");
+    std::printf("  %4zu  %-60s %3d %s%s%s\n", i, k.node.c_str(), k.priority,
+                k.priority > 0 ? "optimized" : "reference", k.params.empty() ? "" : "  tuned: ",
+                k.params.c_str());
   }
+  if (!info.precision_lines.empty()) {
+    std::printf("precision (per convolution / matrix product):\n");
+    for (const std::string& line : info.precision_lines) std::printf("  %s\n", line.c_str());
+  }
+  const engine::PlanInfo::Tuning& t = info.tuning;
+  if (!t.ran) return;
+  std::printf("tuning (step, node, input shapes; the candidate chosen and its median time against "
+              "the default's):\n");
+  for (const auto& n : t.nodes) {
+    std::printf("  %4zu  %s  %s\n", n.step, n.node.c_str(), n.input_shapes.c_str());
+    const bool changed = n.chosen_label != n.default_label;
+    if (changed) {
+      std::printf("        chosen: %s %.3f ms, against %s %.3f ms: won by %.2fx",
+                  n.chosen_label.c_str(), n.chosen_ms, n.default_label.c_str(), n.default_ms,
+                  n.chosen_ms > 0 ? n.default_ms / n.chosen_ms : 0.0);
+    } else {
+      std::printf("        kept: %s %.3f ms (no candidate more than 3%% faster)",
+                  n.default_label.c_str(), n.default_ms);
+    }
+    std::printf(" [%d candidate%s", n.candidates, n.candidates == 1 ? "" : "s");
+    if (n.failed > 0) std::printf(", %d failed", n.failed);
+    std::printf("]\n");
+  }
+  if (t.nodes.empty()) std::printf("  (no node was tuned)\n");
+}
+
+// The summary line of auto-tuning, or of why it did not run.
+void PrintTuningSummary(const engine::PlanInfo& info) {
+  const engine::PlanInfo::Tuning& t = info.tuning;
+  if (info.tuning_budget_ms <= 0) return;
+  if (!t.ran) {
+    std::printf("  tuning skipped: %s\n", t.skipped.c_str());
+    return;
+  }
+  double saved = 0, before = 0;
+  for (const auto& n : t.nodes) {
+    before += n.default_ms;
+    saved += n.default_ms - n.chosen_ms;
+  }
+  std::printf("  tuning: %d node%s tuned at %s, %d changed (their summed time %.2f -> %.2f ms), "
+              "in %.0f ms of a %lld ms budget",
+              t.tuned, t.tuned == 1 ? "" : "s", t.input_shapes.c_str(), t.changed, before,
+              before - saved, t.spent_ms, static_cast<long long>(info.tuning_budget_ms));
+  if (t.not_reached > 0 || t.unfinished > 0) {
+    std::printf("; budget spent: %d node%s not tuned", t.not_reached + t.unfinished,
+                t.not_reached + t.unfinished == 1 ? "" : "s");
+  }
+  if (t.failed_candidates > 0) std::printf("; %d candidates failed", t.failed_candidates);
+  std::printf("\n");
+  if (!t.skipped.empty()) std::printf("  tuning stopped: %s\n", t.skipped.c_str());
+}
+
+// The plan's INT8 input scales as JSON at `path` (--write-calibration-table).
+Status WriteCalibrationTable(const engine::Plan& plan, const std::string& path) {
+  if (plan.info().precision != engine::Precision::kInt8) {
+    return InvalidArgument("--write-calibration-table needs --precision int8");
+  }
+  ASSIGN_OR_RETURN(auto entries, engine::CalibrationEntriesOfPlan(plan));
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file << engine::CalibrationTableJson(entries, plan.info().calibrator);
+  if (!file.flush()) return Internal("cannot write '" + path + "'");
+  std::printf("  calibration table: %zu tensors -> %s\n", entries.size(), path.c_str());
+  return Status::Ok();
 }
 
 }  // namespace
@@ -176,6 +241,14 @@ int RunCompile(const CompileCommandOptions& o) {
     return 1;
   }
 
+  if (!o.calibration_table.empty()) {
+    Status table = WriteCalibrationTable(**plan, o.calibration_table);
+    if (!table.ok()) {
+      std::fprintf(stderr, "error: %s\n", table.message().c_str());
+      return 1;
+    }
+  }
+
   std::error_code ec;
   const uint64_t plan_size = std::filesystem::file_size(o.output, ec);
   int optimized = 0;
@@ -209,17 +282,13 @@ int RunCompile(const CompileCommandOptions& o) {
   std::printf("  time: read %.0f ms, import %.0f ms, passes %.0f ms, kernels %.0f ms, ",
               Ms(start, began["import"]), phase_ms("import"), phase_ms("passes"),
               phase_ms("kernels"));
+  if (began.count("tuning") > 0) std::printf("tuning %.0f ms, ", phase_ms("tuning"));
   if (first_run_ms >= 0) {
     std::printf("first run %.0f ms, ", first_run_ms);
   }
   std::printf("write %.0f ms; total %.2f s\n", Ms(write_start, done), Ms(start, done) / 1000);
   if (!skipped.empty()) std::printf("  first run skipped: %s\n", skipped.c_str());
-  if (info.tuning_budget_ms > 0) {
-    std::printf(
-        "  tuning budget %lld ms recorded; the engine has no auto-tuner yet, so kernels "
-        "were chosen by priority\n",
-        static_cast<long long>(info.tuning_budget_ms));
-  }
+  PrintTuningSummary(info);
   if (o.verbose) PrintVerbose(info);
   return 0;
 }

@@ -13,7 +13,9 @@
 
 #include <dnnl.hpp>
 
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/data_type.h"
 #include "common/status.h"
@@ -47,6 +49,36 @@ dnnl::memory TempMemory(const dnnl::memory::desc& md, Tensor* holder);
 // Sets the OpenMP thread count of the calling thread (call at the start of
 // every Run with the kernel's intra_op_threads; values < 1 count as 1).
 void SetThreads(int threads);
+
+// Auto-tuning (engine/kernels/tuning.h): the primitive descriptor of
+// `op_desc` at the oneDNN implementation named `impl` (impl_info_str(), e.g.
+// "jit:avx512_core"), or at oneDNN's first choice when `impl` is "" or not
+// offered for this problem. With `impls`, also lists the implementations
+// offered, first choice first, reference ones ("ref...") left out. oneDNN
+// 2.x's implementation iterator points at `op_desc`, so it is walked only
+// here, while `op_desc` lives. Throws dnnl::error like the PD constructor.
+template <typename PrimitiveDesc, typename OpDesc>
+PrimitiveDesc MakePrimitiveDesc(const OpDesc& op_desc, const dnnl::primitive_attr& attr,
+                                const std::string& impl, std::vector<std::string>* impls) {
+  PrimitiveDesc pd(op_desc, attr, CpuEngine());
+  if (!impl.empty()) {
+    while (pd.impl_info_str() != impl) {
+      if (!pd.next_impl()) {
+        pd = PrimitiveDesc(op_desc, attr, CpuEngine());
+        break;
+      }
+    }
+  }
+  if (impls != nullptr) {
+    impls->clear();
+    PrimitiveDesc all(op_desc, attr, CpuEngine());
+    do {
+      std::string name = all.impl_info_str();
+      if (name.rfind("ref", 0) != 0) impls->push_back(std::move(name));
+    } while (all.next_impl());
+  }
+  return pd;
+}
 
 // A Status for a caught dnnl::error, message "oneDNN <what>: <e.what()>":
 // Unimplemented for dnnl_unimplemented (so a factory can fall back to the

@@ -21,6 +21,12 @@
 // from the actual input shape by the same code as the reference kernel
 // (ref/conv_pool_util.h); oneDNN's dilation is ONNX's minus one.
 //
+// Auto-tuning (ConvTuning, engine/kernels/tuning.h): TuningCandidates lists
+// the algorithms (direct, Winograd), activation layouts (plain, blocked) and
+// oneDNN implementations (primitive_desc::next_impl) that build for given
+// shapes; a kernel built with one applies it to every shape it can and the
+// heuristics above to the others.
+//
 // Fallback: the factory builds the reference Conv kernel too. Build time:
 // Unimplemented when a known dtype is not fp32 or a constant W has an
 // unsupported rank (the plan then picks the reference kernel). Run time:
@@ -80,7 +86,17 @@ struct ConvEntry {
   dnnl::reorder prim_to_dst;
   dnnl::reorder dst_to_prim;  // residual Z into the primitive's dst (sum post-op)
   bool reorder_w = false;    // user_w_md != prim_w_md
-  bool dst_direct = false;   // reduced precision: the primitive writes Y itself
+  // Reduced precision (BF16 / INT8): the flow below replaces the FP32 ones.
+  bool reduced = false;
+  bool src_direct = false;   // X is already the primitive's src (quantized NHWC)
+  bool dst_direct = false;   // the primitive writes Y itself
+  // Residual Z into the buffer the primitive accumulates into: copied as it
+  // is (same dtype and layout), or converted by dst_to_prim from z_md.
+  bool z_copy = false;
+  memory::desc z_md;
+  Shape z_shape;            // what Z must look like
+  DataType z_dtype = DataType::kFp32;
+  DataType out_dtype = DataType::kFp32;
   // INT8: oneDNN 2.x applies the output scales to the accumulator after the
   // bias is added, so the bias is given in accumulator units: b / (input
   // scale x weight scale), per output channel.
@@ -111,13 +127,32 @@ bool IsReferenceImpl(const dnnl::convolution_forward::primitive_desc& pd) {
   return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
 }
 
+// What CreateEntry would build, without building it (TuningCandidates).
+struct ConvProbe {
+  bool supported = false;
+  bool winograd = false;
+  bool blocked = false;            // reorders to/from oneDNN's layout
+  std::vector<std::string> impls;  // the chosen one first, then the other non-reference ones
+};
+
+bool IsQuantized(DataType dt) { return dt == DataType::kUint8 || dt == DataType::kInt8; }
+
+memory::data_type QuantizedType(bool is_unsigned) {
+  return is_unsigned ? memory::data_type::u8 : memory::data_type::s8;
+}
+
+// [N, C, H, W] -> [N, H, W, C]: the shape of a quantized (NHWC) tensor.
+Shape NhwcShape(const Shape& nchw) { return {nchw[0], nchw[2], nchw[3], nchw[1]}; }
+
 class DnnlConvKernel final : public Kernel {
  public:
   DnnlConvKernel(ref::WindowAttrs attrs, int64_t group, bool constant_w, int threads,
-                 std::unique_ptr<Kernel> reference, ConvFusion fusion, ConvPrecision precision)
+                 std::unique_ptr<Kernel> reference, ConvFusion fusion, ConvPrecision precision,
+                 ConvTuning tuning)
       : attrs_(std::move(attrs)),
         fusion_(fusion),
         precision_(precision),
+        tuning_(std::move(tuning)),
         group_(group),
         constant_w_(constant_w),
         threads_(threads),
@@ -125,29 +160,52 @@ class DnnlConvKernel final : public Kernel {
 
   Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
     SetThreads(threads_);
-    if (!Handles(inputs) || outputs.empty()) return reference_->Run(inputs, outputs);
+    if (!Handles(inputs) || outputs.empty()) {
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        if (inputs[i] != nullptr && IsQuantized(inputs[i]->dtype())) {
+          return InvalidArgument("quantized input " + std::to_string(i) + " (" +
+                                 std::string(DataTypeName(inputs[i]->dtype())) + ", shape " +
+                                 ShapeToString(inputs[i]->shape()) +
+                                 ") does not fit this INT8 convolution");
+        }
+      }
+      return reference_->Run(inputs, outputs);
+    }
     const Tensor& x = *inputs[0];
     const Tensor& w = *inputs[1];
     const Tensor* b = inputs.size() > 2 ? inputs[2] : nullptr;
     const Tensor* z = fusion_.sum ? inputs[3] : nullptr;
     std::shared_ptr<const ConvEntry> entry;
     try {
-      auto found = GetEntry(x, w, b);
+      auto found = GetEntry(x, w, b, z);
       if (!found.ok()) return reference_->Run(inputs, outputs);  // geometry error: ref reports
       entry = std::move(*found);
     } catch (const dnnl::error& e) {
       return DnnlError(e, "Conv primitive creation");
     }
-    if (entry == nullptr || !entry->supported) return reference_->Run(inputs, outputs);
-    // A residual that broadcasts (or is malformed) is added unfused.
-    if (z != nullptr && (z->shape() != entry->out_shape ||
-                         z->byte_size() != static_cast<size_t>(ref::NumElements(z->shape())) * 4)) {
+    // Quantized tensors in or out: nothing else can run this node.
+    const bool quantized_io = IsQuantized(x.dtype()) || (z != nullptr && IsQuantized(z->dtype())) ||
+                              precision_.quantized_output;
+    if (entry == nullptr || !entry->supported) {
+      if (!quantized_io) return reference_->Run(inputs, outputs);
+      return Unimplemented("no oneDNN int8 convolution for input shape " +
+                           ShapeToString(x.shape()) + " and weights " +
+                           ShapeToString(w.shape()) + " with quantized (NHWC) tensors");
+    }
+    if (z != nullptr && (z->shape() != entry->z_shape || z->dtype() != entry->z_dtype ||
+                         z->byte_size() != static_cast<size_t>(ref::NumElements(z->shape())) *
+                                               DataTypeByteSize(z->dtype()))) {
+      if (quantized_io) {
+        return InvalidArgument("residual input of shape " + ShapeToString(z->shape()) +
+                               " does not match the output " + ShapeToString(entry->z_shape));
+      }
+      // A residual that broadcasts (or is malformed) is added unfused.
       return reference_->Run(inputs, outputs);
     }
 
-    ASSIGN_OR_RETURN(outputs[0], ref::AllocateOutput(DataType::kFp32, entry->out_shape));
+    ASSIGN_OR_RETURN(outputs[0], ref::AllocateOutput(entry->out_dtype, entry->out_shape));
     // The sum post-op accumulates into the destination: start it as Z.
-    if (z != nullptr && (!entry->blocked || entry->dst_direct)) {
+    if (z != nullptr && !entry->reduced && !entry->blocked) {
       std::memcpy(outputs[0].mutable_data(), z->data(), z->byte_size());
     }
     try {
@@ -183,13 +241,28 @@ class DnnlConvKernel final : public Kernel {
       } else if (b != nullptr) {
         args.emplace(DNNL_ARG_BIAS, memory(entry->bias_md, eng, const_cast<char*>(b->data())));
       }
-      if (entry->dst_direct) {
-        // Reduced precision: X is converted on the way in, Y written in place
-        // (Z was copied into it above).
-        memory prim_src = TempMemory(entry->prim_src_md, &src_bytes);
-        entry->src_to_prim.execute(strm, src, prim_src);
+      if (entry->reduced) {
+        // Reduced precision: X converted on the way in unless it comes
+        // quantized; Y written directly or converted on the way out; Z
+        // placed where the primitive accumulates.
+        memory prim_src = src;
+        if (!entry->src_direct) {
+          prim_src = TempMemory(entry->prim_src_md, &src_bytes);
+          entry->src_to_prim.execute(strm, src, prim_src);
+        }
+        memory prim_dst = entry->dst_direct ? dst : TempMemory(entry->prim_dst_md, &dst_bytes);
+        if (z != nullptr) {
+          if (entry->z_copy) {
+            std::memcpy(prim_dst.get_data_handle(), z->data(), z->byte_size());
+          } else {
+            memory user_z(entry->z_md, eng, const_cast<char*>(z->data()));
+            entry->dst_to_prim.execute(strm, user_z, prim_dst);
+          }
+        }
         args[DNNL_ARG_SRC] = prim_src;
+        args[DNNL_ARG_DST] = prim_dst;
         entry->prim.execute(strm, args);
+        if (!entry->dst_direct) entry->prim_to_dst.execute(strm, prim_dst, dst);
       } else if (entry->blocked) {
         memory prim_src = TempMemory(entry->prim_src_md, &src_bytes);
         memory prim_dst = TempMemory(entry->prim_dst_md, &dst_bytes);
@@ -212,21 +285,92 @@ class DnnlConvKernel final : public Kernel {
     return Status::Ok();
   }
 
+  // Candidates: the default, then every (algorithm, layout, oneDNN
+  // implementation) that builds for these shapes and differs from it in
+  // effect. FP32 only; reduced precision keeps its one path.
+  std::vector<TuningCandidate> TuningCandidates(
+      std::span<const Tensor* const> inputs) const override {
+    if (!Handles(inputs) || (precision_.kind != ConvPrecision::kFp32 && constant_w_)) return {};
+    const Tensor* b = inputs.size() > 2 ? inputs[2] : nullptr;
+    const Tensor* z = fusion_.sum ? inputs[3] : nullptr;
+    auto probe = [&](const ConvTuning& t) -> std::optional<ConvProbe> {
+      try {
+        ConvProbe p;
+        auto entry = CreateEntry(*inputs[0], *inputs[1], b, z, t, &p);
+        if (!entry.ok() || !p.supported || p.impls.empty()) return std::nullopt;
+        return p;
+      } catch (const dnnl::error&) {
+        return std::nullopt;
+      }
+    };
+    auto describe = [](bool winograd, bool blocked, const std::string& impl) {
+      return std::string(winograd ? "winograd" : "direct") + ", " +
+             (blocked ? "blocked" : "plain") + ", " + impl;
+    };
+    std::optional<ConvProbe> base = probe({});
+    if (!base) return {};
+    std::vector<TuningCandidate> out = {
+        {"", "default (" + describe(base->winograd, base->blocked, base->impls[0]) + ")"}};
+    std::vector<std::string> seen = {describe(base->winograd, base->blocked, base->impls[0])};
+    const bool plain_io = fusion_.src_block == 0 && fusion_.dst_block == 0;
+    for (const char* alg : {"direct", "winograd"}) {
+      for (const char* layout : {"plain", "blocked"}) {
+        if (!plain_io && std::string(layout) == "plain") continue;
+        ConvTuning t{alg, plain_io ? layout : "", ""};
+        std::optional<ConvProbe> p = probe(t);
+        if (!p || p->winograd != (t.alg == "winograd")) continue;
+        for (const std::string& impl : p->impls) {
+          const std::string what = describe(p->winograd, p->blocked, impl);
+          if (std::find(seen.begin(), seen.end(), what) != seen.end()) continue;
+          seen.push_back(what);
+          t.impl = impl;
+          out.push_back({ConvTuningToString(t), what});
+        }
+      }
+    }
+    if (out.size() < 2) return {};
+    return out;
+  }
+
+  std::string AppliedTuning() const override { return ConvTuningToString(tuning_); }
+
  private:
-  // True when the inputs are well-formed fp32 tensors this kernel computes;
-  // everything else goes to the reference kernel.
+  // True when the inputs are well-formed tensors this kernel computes: fp32,
+  // or (INT8) X and Z quantized; everything else goes to the reference
+  // kernel.
   bool Handles(std::span<const Tensor* const> inputs) const {
     const size_t max_inputs = fusion_.sum ? 4 : 3;
     if (inputs.size() < 2 || inputs.size() > max_inputs || inputs[0] == nullptr ||
         inputs[1] == nullptr || (fusion_.sum && (inputs.size() < 4 || inputs[3] == nullptr))) {
       return false;
     }
-    for (const Tensor* t : inputs) {
-      if (t != nullptr && t->dtype() != DataType::kFp32) return false;
+    const bool int8 = precision_.kind == ConvPrecision::kInt8;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const Tensor* t = inputs[i];
+      if (t == nullptr || t->dtype() == DataType::kFp32) continue;
+      if (int8 && (i == 0 || i == 3) && IsQuantized(t->dtype())) continue;
+      return false;
     }
     const Shape& ws = inputs[1]->shape();
     for (int64_t d : ws) {
       if (d <= 0) return false;
+    }
+    if (IsQuantized(inputs[0]->dtype())) {
+      // [N, H, W, C] holding C = ws[1] * group channels, of the signedness
+      // the calibration chose.
+      const Shape& xs = inputs[0]->shape();
+      if (xs.size() != 4 || ws.size() != 4 || xs[3] != ws[1] * group_ ||
+          inputs[0]->dtype() != (precision_.input_unsigned ? DataType::kUint8 : DataType::kInt8)) {
+        return false;
+      }
+      for (int64_t d : xs) {
+        if (d <= 0) return false;
+      }
+      const Tensor* b = inputs.size() > 2 ? inputs[2] : nullptr;
+      return ws[0] % group_ == 0 &&
+             (b == nullptr || (b->shape().size() == 1 && b->shape()[0] == ws[0])) &&
+             inputs[0]->byte_size() == static_cast<size_t>(ref::NumElements(xs)) &&
+             inputs[1]->byte_size() == static_cast<size_t>(ref::NumElements(ws)) * sizeof(float);
     }
     if (fusion_.src_block > 0) {
       // [N, ceil(C/b), H, W, b] holding C = ws[1] * group channels.
@@ -270,14 +414,16 @@ class DnnlConvKernel final : public Kernel {
   // status means the geometry is invalid (the reference reports it).
   // Throws dnnl::error on unexpected oneDNN failures.
   StatusOr<std::shared_ptr<const ConvEntry>> GetEntry(const Tensor& x, const Tensor& w,
-                                                      const Tensor* b) const {
+                                                      const Tensor* b, const Tensor* z) const {
     std::vector<int64_t> key = x.shape();
     key.insert(key.end(), w.shape().begin(), w.shape().end());
     key.push_back(b != nullptr ? 1 : 0);
+    key.push_back(static_cast<int64_t>(x.dtype()));
+    key.push_back(z != nullptr ? static_cast<int64_t>(z->dtype()) : -1);
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cache_.find(key);
     if (it != cache_.end()) return std::shared_ptr<const ConvEntry>(it->second);
-    ASSIGN_OR_RETURN(std::shared_ptr<ConvEntry> entry, CreateEntry(x, w, b));
+    ASSIGN_OR_RETURN(std::shared_ptr<ConvEntry> entry, CreateEntry(x, w, b, z, tuning_));
     if (cache_.size() >= kMaxCachedShapes) {
       cache_.erase(order_.front());
       order_.pop_front();
@@ -287,12 +433,20 @@ class DnnlConvKernel final : public Kernel {
     return std::shared_ptr<const ConvEntry>(std::move(entry));
   }
 
+  // With `probe`, only says what it would build (x and w data unread).
   StatusOr<std::shared_ptr<ConvEntry>> CreateEntry(const Tensor& x, const Tensor& w,
-                                                   const Tensor* b) const {
+                                                   const Tensor* b, const Tensor* z,
+                                                   const ConvTuning& tuning,
+                                                   ConvProbe* probe = nullptr) const {
     const Shape& ws = w.shape();
-    // Logical NC... shape of X (a blocked X holds ws[1] * group channels).
+    // Logical NC... shape of X (a blocked X holds ws[1] * group channels, a
+    // quantized one is NHWC).
     Shape xs = x.shape();
-    if (fusion_.src_block > 0) xs = {xs[0], ws[1] * group_, xs[2], xs[3]};
+    if (IsQuantized(x.dtype())) {
+      xs = {xs[0], xs[3], xs[1], xs[2]};
+    } else if (fusion_.src_block > 0) {
+      xs = {xs[0], ws[1] * group_, xs[2], xs[3]};
+    }
     ASSIGN_OR_RETURN(ref::Window window,
                      ref::ResolveWindow(attrs_, std::span(xs).subspan(2),
                                         std::span(ws).subspan(2), "Conv"));
@@ -301,6 +455,7 @@ class DnnlConvKernel final : public Kernel {
     out_logical.insert(out_logical.end(), window.out.begin(), window.out.end());
     entry->out_shape =
         fusion_.dst_block > 0 ? BlockedShape(out_logical, fusion_.dst_block) : out_logical;
+    entry->z_shape = entry->out_shape;
     for (int64_t d : window.out) {
       if (d <= 0) return entry;  // empty output: unsupported here, the reference handles it
     }
@@ -337,9 +492,13 @@ class DnnlConvKernel final : public Kernel {
     }
     attr.set_post_ops(post_ops);
     if (precision_.kind != ConvPrecision::kFp32 && constant_w_) {
-      return CreateReducedEntry(std::move(entry), x, w, b, w_dims, strides, dilates, pad_l, pad_r,
-                                out_logical, std::move(attr));
+      if (probe != nullptr) return entry;  // no alternatives
+      return CreateReducedEntry(std::move(entry), x, w, b, z, w_dims, strides, dilates, pad_l,
+                                pad_r, out_logical, std::move(attr));
     }
+    const bool quantized_io = IsQuantized(x.dtype()) || (z != nullptr && IsQuantized(z->dtype())) ||
+                              precision_.quantized_output;
+    if (quantized_io) return entry;  // supported == false: Run says why
     const auto prop = dnnl::prop_kind::forward_inference;
     auto alg = dnnl::algorithm::convolution_direct;
     auto make_pd = [&](const memory::desc& src_md, const memory::desc& dst_md) {
@@ -348,7 +507,8 @@ class DnnlConvKernel final : public Kernel {
                                                         dst_md, strides, dilates, pad_l, pad_r)
                       : dnnl::convolution_forward::desc(prop, alg, src_md, any_w, dst_md,
                                                         strides, dilates, pad_l, pad_r);
-      return dnnl::convolution_forward::primitive_desc(desc, attr, CpuEngine());
+      return MakePrimitiveDesc<dnnl::convolution_forward::primitive_desc>(
+          desc, attr, tuning.impl, probe != nullptr ? &probe->impls : nullptr);
     };
     auto try_pd = [&](const memory::desc& src_md, const memory::desc& dst_md)
         -> std::optional<dnnl::convolution_forward::primitive_desc> {
@@ -368,11 +528,15 @@ class DnnlConvKernel final : public Kernel {
     // F(2x2, 3x3) needs 2.25x fewer multiplies; oneDNN's AVX-512 kernel
     // measured 1.2x (7x7 maps) to 1.9x (56x56) faster than the direct one
     // on ResNet-50's layers, one thread, for ~1e-6 relative difference.
-    const bool winograd = fusion_.src_block > 0 && fusion_.dst_block > 0 && group_ == 1 &&
-                          rank == 4 && ws[2] == 3 && ws[3] == 3 && window.stride[0] == 1 &&
-                          window.stride[1] == 1 && window.dilation[0] == 1 &&
-                          window.dilation[1] == 1 && !DisableWinograd();
-    if (winograd) {
+    // Tuning may ask for it (or refuse it) on any layout.
+    const bool winograd_shape = group_ == 1 && rank == 4 && ws[2] == 3 && ws[3] == 3 &&
+                                window.stride[0] == 1 && window.stride[1] == 1 &&
+                                window.dilation[0] == 1 && window.dilation[1] == 1 &&
+                                !DisableWinograd();
+    const bool winograd =
+        winograd_shape && (tuning.alg.empty() ? fusion_.src_block > 0 && fusion_.dst_block > 0
+                                              : tuning.alg == "winograd");
+    if (winograd && user_blocked) {
       alg = dnnl::algorithm::convolution_winograd;
       pd = try_pd(entry->src_md, entry->dst_md);
       if (!pd) alg = dnnl::algorithm::convolution_direct;
@@ -385,10 +549,17 @@ class DnnlConvKernel final : public Kernel {
     // fast, so keep it.
     bool spatial_kernel = false;
     for (size_t i = 2; i < ws.size(); ++i) spatial_kernel = spatial_kernel || ws[i] > 1;
-    if (!pd && (spatial_kernel || user_blocked)) {
+    const bool want_blocked =
+        user_blocked || (tuning.layout.empty() ? spatial_kernel : tuning.layout == "blocked");
+    if (!pd && want_blocked) {
       memory::desc any_src(ToDims(xs), f32, memory::format_tag::any);
       memory::desc any_dst(ToDims(out_logical), f32, memory::format_tag::any);
-      pd = try_pd(any_src, any_dst);
+      if (winograd && !user_blocked) {
+        alg = dnnl::algorithm::convolution_winograd;
+        pd = try_pd(any_src, any_dst);
+        if (!pd) alg = dnnl::algorithm::convolution_direct;
+      }
+      if (!pd) pd = try_pd(any_src, any_dst);
       if (pd) {
         entry->prim_src_md = pd->src_desc();
         entry->prim_dst_md = pd->dst_desc();
@@ -396,12 +567,15 @@ class DnnlConvKernel final : public Kernel {
             entry->prim_src_md != entry->src_md || entry->prim_dst_md != entry->dst_md;
       }
     }
-    if (!entry->blocked) {
-      if (!pd) pd = try_pd(entry->src_md, entry->dst_md);
-      if (!pd) return entry;  // supported == false: the reference runs this shape
-    } else {
-      MakeReorders(entry.get(), {}, /*to_dst=*/true);
+    if (!entry->blocked && !pd) pd = try_pd(entry->src_md, entry->dst_md);
+    if (!pd) return entry;  // supported == false: the reference runs this shape
+    if (probe != nullptr) {
+      probe->supported = true;
+      probe->winograd = alg == dnnl::algorithm::convolution_winograd;
+      probe->blocked = entry->blocked || user_blocked;
+      return entry;  // probe->impls: listed by make_pd
     }
+    if (entry->blocked) MakeReorders(entry.get());
     entry->prim_w_md = pd->weights_desc();
     entry->scratch_md = pd->scratchpad_desc();
     entry->reorder_w = entry->prim_w_md != entry->user_w_md;
@@ -419,14 +593,12 @@ class DnnlConvKernel final : public Kernel {
     return entry;
   }
 
-  // The reorders between the caller's X/Y and the primitive's layouts:
-  // X in (with `src_attr`: INT8 quantization), and with `to_dst` Y out (and
-  // the residual Z in, for the sum post-op).
-  void MakeReorders(ConvEntry* entry, const dnnl::primitive_attr& src_attr, bool to_dst) const {
+  // FP32: the reorders between the caller's X/Y and the primitive's
+  // layouts: X in, Y out, and the residual Z in, for the sum post-op.
+  void MakeReorders(ConvEntry* entry) const {
     const dnnl::engine& eng = CpuEngine();
     entry->src_to_prim = dnnl::reorder(
-        dnnl::reorder::primitive_desc(eng, entry->src_md, eng, entry->prim_src_md, src_attr));
-    if (!to_dst) return;
+        dnnl::reorder::primitive_desc(eng, entry->src_md, eng, entry->prim_src_md));
     entry->prim_to_dst = dnnl::reorder(
         dnnl::reorder::primitive_desc(eng, entry->prim_dst_md, eng, entry->dst_md));
     if (fusion_.sum) {
@@ -439,16 +611,48 @@ class DnnlConvKernel final : public Kernel {
   // assignment marks only such convolutions); they are converted once here.
   StatusOr<std::shared_ptr<ConvEntry>> CreateReducedEntry(
       std::shared_ptr<ConvEntry> entry, const Tensor& x, const Tensor& w, const Tensor* b,
-      const memory::dims& w_dims, const memory::dims& strides, const memory::dims& dilates,
-      const memory::dims& pad_l, const memory::dims& pad_r, const Shape& out_logical,
-      dnnl::primitive_attr attr) const {
+      const Tensor* z, const memory::dims& w_dims, const memory::dims& strides,
+      const memory::dims& dilates, const memory::dims& pad_l, const memory::dims& pad_r,
+      const Shape& out_logical, dnnl::primitive_attr attr) const {
     const bool int8 = precision_.kind == ConvPrecision::kInt8;
-    const auto src_dt = !int8 ? memory::data_type::bf16
-                              : precision_.input_unsigned ? memory::data_type::u8
-                                                          : memory::data_type::s8;
+    const bool x_quantized = IsQuantized(x.dtype());
+    const bool z_quantized = z != nullptr && IsQuantized(z->dtype());
+    const bool q_out = int8 && precision_.quantized_output;
+    const auto f32 = memory::data_type::f32;
+    const auto src_dt = !int8 ? memory::data_type::bf16 : QuantizedType(precision_.input_unsigned);
     const auto w_dt = int8 ? memory::data_type::s8 : memory::data_type::bf16;
     const int64_t oc = w.shape()[0];
+    entry->reduced = true;
+    if (x_quantized) {
+      entry->src_md = memory::desc(entry->src_md.dims(), src_dt, memory::format_tag::nhwc);
+    }
+    if (q_out) {
+      entry->out_dtype = precision_.output_unsigned ? DataType::kUint8 : DataType::kInt8;
+      entry->out_shape = NhwcShape(out_logical);
+      entry->dst_md = memory::desc(ToDims(out_logical), QuantizedType(precision_.output_unsigned),
+                                   memory::format_tag::nhwc);
+    }
+    if (z != nullptr) {
+      entry->z_dtype = z->dtype();
+      entry->z_shape = z_quantized ? NhwcShape(out_logical) : entry->z_shape;
+      entry->z_md = z_quantized ? memory::desc(ToDims(out_logical), QuantizedType(z->dtype() ==
+                                                                                 DataType::kUint8),
+                                               memory::format_tag::nhwc)
+                                : memory::desc(ToDims(out_logical), f32,
+                                               fusion_.dst_block > 0
+                                                   ? BlockedTag(fusion_.dst_block)
+                                                   : PlainTag(out_logical.size()));
+    }
     std::vector<float> w_scales;  // INT8: per output channel, real = scale * q
+    // INT8 with a quantized output: the accumulator scale and the post-ops
+    // work in output units (divided by output_scale) when the activation
+    // commutes with a positive scale (none, ReLU, LeakyReLU, Clip with its
+    // bounds scaled); other activations run on real values and their
+    // post-op's own scale quantizes the result.
+    const bool homogeneous =
+        fusion_.act == dnnl::algorithm::undef || fusion_.act == dnnl::algorithm::eltwise_relu ||
+        fusion_.act == dnnl::algorithm::eltwise_clip;
+    const float fold = q_out && homogeneous ? 1.0f / precision_.output_scale : 1.0f;
     if (int8) {
       const float* wd = w.data_as<float>();
       const size_t per_oc = w.byte_size() / sizeof(float) / static_cast<size_t>(oc);
@@ -458,19 +662,57 @@ class DnnlConvKernel final : public Kernel {
         w_scales.push_back(m > 0 ? m / 127.0f : 1.0f);
       }
       std::vector<float> out_scales;
-      for (float ws : w_scales) out_scales.push_back(precision_.input_scale * ws);
-      attr.set_output_scales(1 << 1, out_scales);
-      if (b != nullptr) {
-        for (float os : out_scales) entry->bias_rescale.push_back(1.0f / os);
+      for (float ws : w_scales) {
+        const float accumulator_scale = precision_.input_scale * ws;  // real per unit
+        out_scales.push_back(accumulator_scale * fold);
+        // The bias joins the accumulator before the output scales: in its units.
+        if (b != nullptr) entry->bias_rescale.push_back(1.0f / accumulator_scale);
       }
+      attr.set_output_scales(1 << 1, out_scales);
     }
-    memory::desc q_src(entry->src_md.dims(), src_dt, memory::format_tag::any);
+    memory::desc q_src = x_quantized
+                             ? entry->src_md
+                             : memory::desc(entry->src_md.dims(), src_dt, memory::format_tag::any);
     memory::desc q_w(w_dims, w_dt, memory::format_tag::any);
-    memory::desc any_dst(ToDims(out_logical), memory::data_type::f32, memory::format_tag::any);
+    memory::desc any_dst(ToDims(out_logical), f32, memory::format_tag::any);
+    // How Z reaches the buffer the primitive accumulates into, and the sum
+    // post-op's factor from that buffer's units to the accumulator's.
+    float z_factor = 1;
+    // A quantized Z into a quantized Y is copied as it is (the sum post-op
+    // reads it with Z's own data type); an FP32 Z cannot go into a
+    // quantized Y (the chain pass never asks: a u8 Y would lose Z's sign).
+    if (q_out && z != nullptr && !z_quantized) return entry;  // Run says why
+    auto sum_placement = [&](const memory::desc& prim_dst_md) {
+      if (z == nullptr) return;
+      entry->z_copy = entry->z_md == prim_dst_md || (q_out && z_quantized);
+      z_factor = z_quantized && entry->z_copy ? precision_.sum_scale : 1.0f;
+    };
+    auto post_ops_for = [&](float sum_factor) {
+      dnnl::primitive_attr a = attr;
+      if (!int8) return a;
+      dnnl::post_ops po;
+      if (fusion_.sum) {
+        po.append_sum(sum_factor * fold, 0,
+                      z_quantized && q_out ? QuantizedType(z->dtype() == DataType::kUint8)
+                                           : memory::data_type::undef);
+      }
+      if (fusion_.act != dnnl::algorithm::undef) {
+        float alpha = fusion_.alpha, beta = fusion_.beta;
+        if (fusion_.act == dnnl::algorithm::eltwise_clip) {
+          alpha *= fold;
+          beta *= fold;
+        }
+        const float eltwise_scale = q_out && !homogeneous ? 1.0f / precision_.output_scale : 1.0f;
+        po.append_eltwise(eltwise_scale, fusion_.act, alpha, beta);
+      }
+      a.set_post_ops(po);
+      return a;
+    };
     const auto prop = dnnl::prop_kind::forward_inference;
     auto make_pd = [&](const memory::desc& dst_md)
         -> std::optional<dnnl::convolution_forward::primitive_desc> {
       try {
+        sum_placement(dst_md);
         auto desc =
             b != nullptr
                 ? dnnl::convolution_forward::desc(prop, dnnl::algorithm::convolution_direct, q_src,
@@ -478,7 +720,8 @@ class DnnlConvKernel final : public Kernel {
                                                   pad_l, pad_r)
                 : dnnl::convolution_forward::desc(prop, dnnl::algorithm::convolution_direct, q_src,
                                                   q_w, dst_md, strides, dilates, pad_l, pad_r);
-        auto pd = dnnl::convolution_forward::primitive_desc(desc, attr, CpuEngine());
+        auto pd = dnnl::convolution_forward::primitive_desc(desc, post_ops_for(z_factor),
+                                                            CpuEngine());
         if (IsReferenceImpl(pd)) return std::nullopt;
         return pd;
       } catch (const dnnl::error& e) {
@@ -486,18 +729,36 @@ class DnnlConvKernel final : public Kernel {
         return std::nullopt;
       }
     };
-    // Y straight in the caller's layout when the primitive can; else via a
-    // reorder like the FP32 blocked path.
+    // Y straight in the caller's layout when the primitive can (always for
+    // a quantized Y); else via a reorder like the FP32 blocked path.
     auto pd = make_pd(entry->dst_md);
     entry->dst_direct = pd.has_value();
-    if (!pd) pd = make_pd(any_dst);
-    if (!pd) return entry;  // unsupported: the reference runs it in FP32
+    if (!pd && !q_out) pd = make_pd(any_dst);
+    if (!pd) return entry;  // unsupported: the reference runs it in FP32, or Run says why
     entry->blocked = true;
     entry->prim_src_md = pd->src_desc();
     entry->prim_dst_md = pd->dst_desc();
-    dnnl::primitive_attr src_attr;
-    if (int8) src_attr.set_output_scales(0, {1.0f / precision_.input_scale});
-    MakeReorders(entry.get(), src_attr, /*to_dst=*/!entry->dst_direct);
+    entry->src_direct = x_quantized && entry->prim_src_md == entry->src_md;
+    if (x_quantized && !entry->src_direct) return entry;  // the chain assumed NHWC
+    const dnnl::engine& eng = CpuEngine();
+    if (!entry->src_direct) {
+      dnnl::primitive_attr src_attr;
+      if (int8) src_attr.set_output_scales(0, {1.0f / precision_.input_scale});
+      entry->src_to_prim = dnnl::reorder(
+          dnnl::reorder::primitive_desc(eng, entry->src_md, eng, entry->prim_src_md, src_attr));
+    }
+    if (!entry->dst_direct) {
+      entry->prim_to_dst = dnnl::reorder(
+          dnnl::reorder::primitive_desc(eng, entry->prim_dst_md, eng, entry->dst_md));
+    }
+    if (z != nullptr && !entry->z_copy) {
+      // Z converted into the FP32 accumulation buffer, as real values.
+      const float zs = z_quantized ? precision_.sum_scale : 1.0f;
+      dnnl::primitive_attr z_attr;
+      if (zs != 1.0f) z_attr.set_output_scales(0, {zs});
+      entry->dst_to_prim = dnnl::reorder(
+          dnnl::reorder::primitive_desc(eng, entry->z_md, eng, entry->prim_dst_md, z_attr));
+    }
     entry->prim_w_md = pd->weights_desc();
     entry->scratch_md = pd->scratchpad_desc();
     entry->reorder_w = true;
@@ -509,7 +770,6 @@ class DnnlConvKernel final : public Kernel {
       // Output channels are dim 0, or dims 0 and 1 ([G, OC/G, ...]) when grouped.
       w_attr.set_output_scales(group_ == 1 ? 1 : 3, inv);
     }
-    const dnnl::engine& eng = CpuEngine();
     memory packed(entry->prim_w_md, eng);
     memory user_w(entry->user_w_md, eng, const_cast<char*>(w.data()));
     dnnl::stream& strm = CpuStream();
@@ -525,6 +785,7 @@ class DnnlConvKernel final : public Kernel {
   const ref::WindowAttrs attrs_;
   const ConvFusion fusion_;
   const ConvPrecision precision_;
+  const ConvTuning tuning_;
   const int64_t group_;
   const bool constant_w_;
   const int threads_;
@@ -539,9 +800,11 @@ class DnnlConvKernel final : public Kernel {
 
 std::unique_ptr<Kernel> NewDnnlConvKernel(ref::WindowAttrs attrs, int64_t group, bool constant_w,
                                           int threads, std::unique_ptr<Kernel> reference,
-                                          ConvFusion fusion, ConvPrecision precision) {
+                                          ConvFusion fusion, ConvPrecision precision,
+                                          ConvTuning tuning) {
   return std::make_unique<DnnlConvKernel>(std::move(attrs), group, constant_w, threads,
-                                          std::move(reference), fusion, precision);
+                                          std::move(reference), fusion, precision,
+                                          std::move(tuning));
 }
 
 }  // namespace nereid::engine::cpu

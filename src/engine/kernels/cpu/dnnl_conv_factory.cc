@@ -1,6 +1,6 @@
 // Conv and nereid.FusedConv factories for the oneDNN convolution kernel
-// (dnnl_conv.cc): attribute parsing, fusion and precision attributes, and
-// registration above the reference kernels.
+// (dnnl_conv.cc): attribute parsing, fusion and precision attributes,
+// auto-tuning parameters, and registration above the reference kernels.
 #include <cmath>
 #include <limits>
 #include <string>
@@ -10,6 +10,33 @@
 #include "engine/kernels/ref/ref_util.h"
 
 namespace nereid::engine::cpu {
+
+StatusOr<ConvTuning> ParseConvTuning(std::string_view text) {
+  ASSIGN_OR_RETURN(TuningParams params, TuningParams::Parse(text));
+  RETURN_IF_ERROR(params.CheckKeys({"alg", "impl", "layout"}, "the oneDNN convolution"));
+  ConvTuning tuning;
+  tuning.alg = params.Get("alg").value_or("");
+  tuning.layout = params.Get("layout").value_or("");
+  tuning.impl = params.Get("impl").value_or("");
+  if (!tuning.alg.empty() && tuning.alg != "direct" && tuning.alg != "winograd") {
+    return InvalidArgument("tuning parameter alg must be direct or winograd, got '" + tuning.alg +
+                           "'");
+  }
+  if (!tuning.layout.empty() && tuning.layout != "plain" && tuning.layout != "blocked") {
+    return InvalidArgument("tuning parameter layout must be plain or blocked, got '" +
+                           tuning.layout + "'");
+  }
+  return tuning;
+}
+
+std::string ConvTuningToString(const ConvTuning& tuning) {
+  TuningParams params;
+  params.Set("alg", tuning.alg);
+  params.Set("layout", tuning.layout);
+  params.Set("impl", tuning.impl);
+  return params.ToString();
+}
+
 namespace {
 
 // The precision attributes (engine/passes/assign_precision.h) of a node.
@@ -29,7 +56,37 @@ StatusOr<ConvPrecision> ReadPrecision(const Node& node) {
   if (!(p.input_scale > 0) || !std::isfinite(p.input_scale)) {
     return InvalidArgument(std::string(kInputScaleAttr) + " must be a positive number");
   }
+  if (node.FindAttribute(kOutputScaleAttr) != nullptr) {
+    p.quantized_output = true;
+    ASSIGN_OR_RETURN(p.output_scale, node.GetFloat(kOutputScaleAttr));
+    ASSIGN_OR_RETURN(int64_t unsigned_output, node.GetInt(kOutputUnsignedAttr, 0));
+    p.output_unsigned = unsigned_output != 0;
+    if (!(p.output_scale > 0) || !std::isfinite(p.output_scale)) {
+      return InvalidArgument(std::string(kOutputScaleAttr) + " must be a positive number");
+    }
+  }
+  ASSIGN_OR_RETURN(p.sum_scale, node.GetFloat(kSumScaleAttr, 1.0f));
+  if (!(p.sum_scale > 0) || !std::isfinite(p.sum_scale)) {
+    return InvalidArgument(std::string(kSumScaleAttr) + " must be a positive number");
+  }
   return p;
+}
+
+// Known input dtypes the kernel takes: fp32, and for INT8 quantized X (input
+// 0) and Z (input 3) from an INT8 chain.
+Status CheckInputDtypes(const KernelBuildContext& context, const ConvPrecision& precision,
+                        const char* op) {
+  for (size_t i = 0; i < context.input_dtypes.size(); ++i) {
+    DataType dt = context.input_dtypes[i];
+    if (dt == DataType::kInvalid || dt == DataType::kFp32) continue;
+    if (precision.kind == ConvPrecision::kInt8 && (i == 0 || i == 3) &&
+        (dt == DataType::kUint8 || dt == DataType::kInt8)) {
+      continue;
+    }
+    return Unimplemented(std::string("oneDNN ") + op + " supports fp32 only, got " +
+                         std::string(DataTypeName(dt)));
+  }
+  return Status::Ok();
 }
 
 StatusOr<std::unique_ptr<Kernel>> MakeDnnlConv(const KernelBuildContext& context) {
@@ -38,34 +95,25 @@ StatusOr<std::unique_ptr<Kernel>> MakeDnnlConv(const KernelBuildContext& context
   // The reference factory validates arity and attributes with the same
   // messages; its errors are ours.
   ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, ref_factory(context));
-  for (size_t i = 0; i < context.input_dtypes.size(); ++i) {
-    DataType dt = context.input_dtypes[i];
-    if (dt != DataType::kInvalid && dt != DataType::kFp32) {
-      return Unimplemented("oneDNN Conv supports fp32 only, got " +
-                           std::string(DataTypeName(dt)));
-    }
-  }
+  ASSIGN_OR_RETURN(ConvPrecision precision, ReadPrecision(context.node));
+  RETURN_IF_ERROR(CheckInputDtypes(context, precision, "Conv"));
   const Tensor* w = context.constant_inputs.size() > 1 ? context.constant_inputs[1] : nullptr;
   if (w != nullptr && (w->shape().size() < 3 || w->shape().size() > 5)) {
     return Unimplemented("oneDNN Conv supports 1-D to 3-D convolutions only");
   }
   ASSIGN_OR_RETURN(ref::WindowAttrs attrs, ref::ParseWindowAttrs(context.node, "Conv", true, false));
   ASSIGN_OR_RETURN(int64_t group, context.node.GetInt("group", 1));
-  ASSIGN_OR_RETURN(ConvPrecision precision, ReadPrecision(context.node));
+  ASSIGN_OR_RETURN(ConvTuning tuning, ParseConvTuning(context.tuning_params));
   return NewDnnlConvKernel(std::move(attrs), group, w != nullptr, context.intra_op_threads,
-                           std::move(reference), {}, precision);
+                           std::move(reference), {}, precision, std::move(tuning));
 }
 
 StatusOr<std::unique_ptr<Kernel>> MakeDnnlFusedConv(const KernelBuildContext& context) {
   KernelFactory ref_factory = KernelRegistry::Global().FindReference("nereid", "FusedConv");
   if (ref_factory == nullptr) return Unimplemented("oneDNN FusedConv: no reference kernel");
   ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, ref_factory(context));
-  for (size_t i = 0; i < context.input_dtypes.size(); ++i) {
-    DataType dt = context.input_dtypes[i];
-    if (dt != DataType::kInvalid && dt != DataType::kFp32) {
-      return Unimplemented("oneDNN FusedConv supports fp32 only");
-    }
-  }
+  ASSIGN_OR_RETURN(ConvPrecision precision, ReadPrecision(context.node));
+  RETURN_IF_ERROR(CheckInputDtypes(context, precision, "FusedConv"));
   const Tensor* w = context.constant_inputs.size() > 1 ? context.constant_inputs[1] : nullptr;
   if (w != nullptr && (w->shape().size() < 3 || w->shape().size() > 5)) {
     return Unimplemented("oneDNN Conv supports 1-D to 3-D convolutions only");
@@ -104,9 +152,9 @@ StatusOr<std::unique_ptr<Kernel>> MakeDnnlFusedConv(const KernelBuildContext& co
   ASSIGN_OR_RETURN(ref::WindowAttrs attrs, ref::ParseWindowAttrs(node, "Conv", true, false));
   ASSIGN_OR_RETURN(int64_t group, node.GetInt("group", 1));
   if (group < 1) return InvalidArgument("Conv attribute 'group' must be positive");
-  ASSIGN_OR_RETURN(ConvPrecision precision, ReadPrecision(node));
+  ASSIGN_OR_RETURN(ConvTuning tuning, ParseConvTuning(context.tuning_params));
   return NewDnnlConvKernel(std::move(attrs), group, w != nullptr, context.intra_op_threads,
-                           std::move(reference), fusion, precision);
+                           std::move(reference), fusion, precision, std::move(tuning));
 }
 
 NEREID_REGISTER_KERNEL_PRIORITY("", "Conv", MakeDnnlConv, 10);

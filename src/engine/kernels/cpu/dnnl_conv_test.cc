@@ -410,3 +410,193 @@ TEST(DnnlConvTest, DISABLED_Benchmark) {
 
 }  // namespace
 }  // namespace nereid::engine
+
+namespace nereid::engine {
+namespace {
+
+// FP32 [N, C, H, W] -> u8/s8 [N, H, W, C] with real = scale x q (round to
+// nearest, saturate): the form INT8 chains pass between convolutions.
+Tensor QuantizeNhwc(const Tensor& x, float scale, bool is_unsigned) {
+  const Shape& s = x.shape();
+  Tensor q = Tensor::AllocateDense(is_unsigned ? DataType::kUint8 : DataType::kInt8,
+                                   {s[0], s[2], s[3], s[1]});
+  const float* p = x.data_as<float>();
+  const float lo = is_unsigned ? 0 : -128, hi = is_unsigned ? 255 : 127;
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t c = 0; c < s[1]; ++c)
+      for (int64_t h = 0; h < s[2]; ++h)
+        for (int64_t w = 0; w < s[3]; ++w) {
+          const float v = std::clamp(std::nearbyint(p[((n * s[1] + c) * s[2] + h) * s[3] + w] /
+                                                    scale), lo, hi);
+          const size_t at = ((n * s[2] + h) * s[3] + w) * s[1] + c;
+          if (is_unsigned) {
+            q.mutable_data_as<uint8_t>()[at] = static_cast<uint8_t>(v);
+          } else {
+            q.mutable_data_as<int8_t>()[at] = static_cast<int8_t>(v);
+          }
+        }
+  return q;
+}
+
+// The inverse: u8/s8 [N, H, W, C] -> FP32 [N, C, H, W].
+Tensor DequantizeNhwc(const Tensor& q, float scale) {
+  const Shape& s = q.shape();
+  Tensor x = Tensor::AllocateDense(DataType::kFp32, {s[0], s[3], s[1], s[2]});
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t h = 0; h < s[1]; ++h)
+      for (int64_t w = 0; w < s[2]; ++w)
+        for (int64_t c = 0; c < s[3]; ++c) {
+          const size_t at = ((n * s[1] + h) * s[2] + w) * s[3] + c;
+          const float v = q.dtype() == DataType::kUint8 ? q.data_as<uint8_t>()[at]
+                                                        : q.data_as<int8_t>()[at];
+          x.mutable_data_as<float>()[((n * s[3] + c) * s[1] + h) * s[2] + w] = v * scale;
+        }
+  return x;
+}
+
+Attribute FloatAttribute(float f) {
+  Attribute a;
+  a.kind = Attribute::Kind::kFloat;
+  a.f = f;
+  return a;
+}
+
+// INT8 chains (passes/chain_int8.h): X and the residual Z arriving quantized
+// (NHWC) and Y leaving quantized, with every activation kind the scales must
+// be threaded through (none, ReLU and Clip fold into the output scale,
+// Sigmoid runs on real values), against the FP32 reference FusedConv. The
+// bound adds, per quantized tensor, half its step (X and Z are quantized
+// before the reference sees them, so only Y's rounding and the product's
+// error remain).
+TEST(DnnlConvTest, Int8ChainsAgreeWithFp32) {
+  KernelFactory fused_ref = KernelRegistry::Global().FindReference("nereid", "FusedConv");
+  KernelFactory fused_opt = KernelRegistry::Global().Find("nereid", "FusedConv");
+  ASSERT_NE(fused_ref, nullptr);
+  ASSERT_NE(fused_opt, fused_ref);
+  std::mt19937 rng(5);
+  const float x_scale = 1.0f / 255, y_scale = 4.0f / 127;
+  int cases = 0;
+  for (const char* act : {"", "Relu", "Clip", "Sigmoid"}) {
+    for (int z_kind = 0; z_kind < 3; ++z_kind) {  // none, FP32, quantized
+      for (bool x_quantized : {false, true}) {
+        for (bool y_quantized : {false, true}) {
+          const bool y_unsigned = std::string(act) == "Relu" || std::string(act) == "Sigmoid";
+          Tensor x = Random({2, 16, 7, 7}, rng);
+          for (size_t i = 0; i < x.byte_size() / 4; ++i) {
+            x.mutable_data_as<float>()[i] = std::fabs(x.data_as<float>()[i]);
+          }
+          // What the int8 kernel sees of X is its quantized value: give the
+          // reference the same.
+          const Tensor xq = QuantizeNhwc(x, x_scale, true);
+          const Tensor x_real = DequantizeNhwc(xq, x_scale);
+          Tensor w = Random({32, 16, 3, 3}, rng);
+          Tensor b = Random({32}, rng);
+          // Z signed (s8) under a ReLU, whose Y is u8: the sum reads Z with
+          // its own type (ResNet's projection shortcuts).
+          const bool z_unsigned = std::string(act) != "Relu";
+          const float z_scale = z_unsigned ? 2.0f / 255 : 2.0f / 127;
+          Tensor z = Random({2, 32, 7, 7}, rng);
+          for (size_t i = 0; i < z.byte_size() / 4; ++i) {
+            const float v = z.data_as<float>()[i] * 2;
+            z.mutable_data_as<float>()[i] = z_unsigned ? std::fabs(v) : v;
+          }
+          const Tensor zq = QuantizeNhwc(z, z_scale, z_unsigned);
+          const Tensor z_real = z_kind == 2 ? DequantizeNhwc(zq, z_scale) : z;
+
+          Node node;
+          node.domain = "nereid";
+          node.op_type = "FusedConv";
+          node.attributes["pads"].kind = Attribute::Kind::kInts;
+          node.attributes["pads"].ints = {1, 1, 1, 1};
+          node.attributes["activation"].kind = Attribute::Kind::kString;
+          node.attributes["activation"].s = act;
+          if (std::string(act) == "Clip") {
+            node.attributes["activation_alpha"] = FloatAttribute(0.0f);
+            node.attributes["activation_beta"] = FloatAttribute(1.5f);
+          }
+          const size_t num_inputs = z_kind == 0 ? 3 : 4;
+          node.inputs.assign(num_inputs, 0);
+          node.outputs.assign(1, 0);
+          std::vector<const Tensor*> constants(num_inputs, nullptr);
+          KernelBuildContext ref_context{node, 11, {}, {}, constants, 1};
+          auto ref = fused_ref(ref_context);
+          ASSERT_TRUE(ref.ok()) << ref.status().message();
+          std::vector<const Tensor*> ref_inputs = {&x_real, &w, &b};
+          if (z_kind != 0) ref_inputs.push_back(&z_real);
+          auto want = RunKernel(**ref, ref_inputs);
+          ASSERT_TRUE(want.ok()) << want.status().message();
+
+          Node q = node;
+          q.attributes["nereid_precision"].kind = Attribute::Kind::kString;
+          q.attributes["nereid_precision"].s = "int8";
+          q.attributes["nereid_input_scale"] = FloatAttribute(x_scale);
+          q.attributes["nereid_input_unsigned"].kind = Attribute::Kind::kInt;
+          q.attributes["nereid_input_unsigned"].i = 1;
+          if (y_quantized) {
+            q.attributes["nereid_output_scale"] = FloatAttribute(y_scale);
+            q.attributes["nereid_output_unsigned"].kind = Attribute::Kind::kInt;
+            q.attributes["nereid_output_unsigned"].i = y_unsigned ? 1 : 0;
+          }
+          if (z_kind == 2) q.attributes["nereid_sum_scale"] = FloatAttribute(z_scale);
+          if (z_kind == 2) {
+            q.attributes["nereid_sum_unsigned"].kind = Attribute::Kind::kInt;
+            q.attributes["nereid_sum_unsigned"].i = z_unsigned ? 1 : 0;
+          }
+          constants[1] = &w;
+          KernelBuildContext context{q, 11, {}, {}, constants, 1};
+          auto kernel = fused_opt(context);
+          ASSERT_TRUE(kernel.ok()) << kernel.status().message();
+          std::vector<const Tensor*> inputs = {x_quantized ? &xq : &x_real, &w, &b};
+          if (z_kind != 0) inputs.push_back(z_kind == 2 ? &zq : &z);
+          auto got = RunKernel(**kernel, inputs);
+          const std::string what = std::string("act '") + act + "' z " + std::to_string(z_kind) +
+                                   " xq " + std::to_string(x_quantized) + " yq " +
+                                   std::to_string(y_quantized);
+          if (z_kind == 1 && y_quantized) {
+            // An FP32 Z into a quantized Y: refused (the chain never asks).
+            EXPECT_EQ(got.status().code(), StatusCode::kUnimplemented) << what;
+            ++cases;
+            continue;
+          }
+          ASSERT_TRUE(got.ok()) << what << ": " << got.status().message();
+          Tensor y = *got;
+          if (y_quantized) {
+            ASSERT_EQ(got->dtype(), y_unsigned ? DataType::kUint8 : DataType::kInt8) << what;
+            y = DequantizeNhwc(*got, y_scale);
+          } else {
+            ASSERT_EQ(got->dtype(), DataType::kFp32) << what;
+          }
+          ASSERT_EQ(y.shape(), want->shape()) << what;
+          // Weight rounding: 144 products, each off by at most |x| x half a
+          // weight step (|x| <= 1, |w| <= 1: step 1/127).
+          // Sigmoid is 1/4-Lipschitz: it shrinks that error.
+          double bound = 144 * (0.5 / 127) / (std::string(act) == "Sigmoid" ? 4 : 1) + 1e-4;
+          if (y_quantized) bound += y_scale / 2;
+          const float* a = y.data_as<float>();
+          const float* e = want->data_as<float>();
+          double worst = 0;
+          for (size_t i = 0; i < y.byte_size() / 4; ++i) {
+            // A quantized Y saturates at its range: compare within it.
+            const float lo = y_quantized ? (y_unsigned ? 0.0f : -128 * y_scale) : -INFINITY;
+            const float hi = y_quantized ? (y_unsigned ? 255 : 127) * y_scale : INFINITY;
+            worst = std::max(worst, double(std::fabs(a[i] - std::clamp(e[i], lo, hi))));
+          }
+          EXPECT_LT(worst, bound) << what;
+          if (worst >= bound) {
+            for (int i = 0, shown = 0; i < 400 && shown < 12; ++i) {
+              if (std::fabs(e[i]) < 3) {
+                std::printf("  [%d] got %g want %g\n", i, a[i], e[i]);
+                ++shown;
+              }
+            }
+          }
+          ++cases;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(cases, 48);
+}
+
+}  // namespace
+}  // namespace nereid::engine

@@ -22,6 +22,11 @@
 // misaligned or empty tensors, broadcasts oneDNN refuses, a non-constant
 // bias with alpha) runs the reference kernel of the same node.
 //
+// Auto-tuning (engine/kernels/tuning.h): parameter "impl" names the oneDNN
+// implementation to use (oneDNN's first choice where a shape has no such
+// implementation); TuningCandidates runs the kernel once, bypassing the
+// shape cache, to list the implementations of the primitive it makes.
+//
 // Thread safety: Run is const; the caches are guarded by one mutex that is
 // not held while a primitive executes.
 #include <cmath>
@@ -48,6 +53,10 @@ using dnnl::memory;
 using dt = dnnl::memory::data_type;
 
 constexpr size_t kMaxCacheEntries = 16;
+
+// Auto-tuning: set while TuningCandidates runs the kernel on this thread;
+// Create lists the implementations there and the cache is bypassed.
+thread_local std::vector<std::string>* t_list_impls = nullptr;
 
 struct Entry {
   dnnl::matmul primitive;
@@ -121,8 +130,9 @@ class DnnlFusedMatMulKernel final : public Kernel {
                         dnnl::algorithm act, std::vector<int64_t> a_perm,
                         std::vector<int64_t> b_perm, std::vector<int64_t> out_perm,
                         const Tensor* constant_b, const Tensor* constant_bias,
-                        const MatMulPrecision& precision)
-      : reference_(std::move(reference)),
+                        const MatMulPrecision& precision, std::string impl)
+      : impl_(std::move(impl)),
+        reference_(std::move(reference)),
         threads_(threads),
         alpha_(alpha),
         act_(act),
@@ -216,6 +226,22 @@ class DnnlFusedMatMulKernel final : public Kernel {
     return Status::Ok();
   }
 
+  // The implementations oneDNN offers for these inputs, its first choice
+  // first; none when there is no choice (or the reference would run).
+  std::vector<TuningCandidate> TuningCandidates(
+      std::span<const Tensor* const> inputs) const override {
+    std::vector<std::string> impls;
+    std::vector<Tensor> outputs(1);
+    t_list_impls = &impls;
+    Status ran = Run(inputs, outputs);
+    t_list_impls = nullptr;
+    if (!ran.ok() || impls.size() < 2) return {};
+    std::vector<TuningCandidate> out = {{"", "default (" + impls[0] + ")"}};
+    for (size_t i = 1; i < impls.size(); ++i) out.push_back({"impl=" + impls[i], impls[i]});
+    return out;
+  }
+  std::string AppliedTuning() const override { return impl_.empty() ? "" : "impl=" + impl_; }
+
  private:
   // The BF16 / INT8 product (B is the constant the node was built with):
   // false when these operands need the FP32 path (A a vector, a bias that
@@ -270,6 +296,7 @@ class DnnlFusedMatMulKernel final : public Kernel {
     }
     const bool use_packed = constant_b_.dtype() == DataType::kFp32 && b.data() == constant_b_.data();
     key.push_back(use_packed ? 1 : 0);
+    if (t_list_impls != nullptr) return Create(a, b, bias, addend, use_packed);
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = cache_.find(key);
@@ -368,7 +395,7 @@ class DnnlFusedMatMulKernel final : public Kernel {
     auto make = [&](const memory::desc& wd) {
       dnnl::matmul::desc d(entry->src, wd, bias != nullptr ? entry->bias : memory::desc(),
                            entry->dst);
-      return dnnl::matmul::primitive_desc(d, attr, CpuEngine());
+      return MakePrimitiveDesc<dnnl::matmul::primitive_desc>(d, attr, impl_, t_list_impls);
     };
     dnnl::matmul::primitive_desc pd;
     if (use_packed) {
@@ -404,6 +431,7 @@ class DnnlFusedMatMulKernel final : public Kernel {
     return packed;
   }
 
+  const std::string impl_;  // tuned oneDNN implementation ("": oneDNN's first)
   const std::unique_ptr<Kernel> reference_;
   const int threads_;
   const float alpha_;
@@ -448,9 +476,12 @@ StatusOr<std::unique_ptr<Kernel>> MakeDnnlFusedMatMul(const KernelBuildContext& 
   const Tensor* b = constant(1);
   if (b != nullptr && (b->dtype() != DataType::kFp32 || !Aligned(*b))) b = nullptr;
   ASSIGN_OR_RETURN(MatMulPrecision precision, ReadMatMulPrecision(node));
+  ASSIGN_OR_RETURN(TuningParams tuning, TuningParams::Parse(context.tuning_params));
+  RETURN_IF_ERROR(tuning.CheckKeys({"impl"}, "oneDNN FusedMatMul"));
   return std::unique_ptr<Kernel>(new DnnlFusedMatMulKernel(
       std::move(reference), context.intra_op_threads, alpha, act, std::move(a_perm),
-      std::move(b_perm), std::move(out_perm), b, constant(2), precision));
+      std::move(b_perm), std::move(out_perm), b, constant(2), precision,
+      tuning.Get("impl").value_or("")));
 }
 
 NEREID_REGISTER_KERNEL_PRIORITY("nereid", "FusedMatMul", MakeDnnlFusedMatMul, 10);

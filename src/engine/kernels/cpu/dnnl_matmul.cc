@@ -24,6 +24,12 @@
 // small shape-keyed cache (16 entries, oldest evicted). Activations stay
 // plain row-major; the caller's buffers are wrapped, not copied.
 //
+// Auto-tuning (engine/kernels/tuning.h): parameter "impl" names the oneDNN
+// implementation to use (primitive_desc::next_impl; oneDNN's first choice
+// when a shape has no such implementation). TuningCandidates runs the
+// kernel once with the shape cache bypassed, listing the implementations
+// each primitive could use.
+//
 // What this file does not cover (other dtypes, empty tensors, misaligned
 // buffers, ranks above oneDNN's limit, shapes the reference rejects, a
 // primitive oneDNN cannot make) runs the reference kernel, which the factory
@@ -67,6 +73,11 @@ using dt = dnnl::memory::data_type;
 
 constexpr size_t kMaxCacheEntries = 16;
 constexpr size_t kMaxPackedLayouts = 4;
+
+// Auto-tuning: set while TuningCandidates runs a kernel on this thread;
+// Prepare lists the implementations oneDNN offers there, and the caches
+// neither answer nor keep anything.
+thread_local std::vector<std::string>* t_list_impls = nullptr;
 
 // Builds the reference kernel for the same node (our run-time fallback).
 // Unimplemented when there is none.
@@ -149,6 +160,7 @@ class PrimitiveCache {
   }
 
   std::shared_ptr<const Prepared> Find(const std::vector<int64_t>& key) const {
+    if (t_list_impls != nullptr) return nullptr;
     std::lock_guard<std::mutex> lock(mu_);
     auto it = entries_.find(key);
     return it == entries_.end() ? nullptr : it->second;
@@ -156,6 +168,7 @@ class PrimitiveCache {
   // Inserts unless another thread did first; returns the entry in the cache.
   std::shared_ptr<const Prepared> Insert(const std::vector<int64_t>& key,
                                          std::shared_ptr<const Prepared> value) const {
+    if (t_list_impls != nullptr) return value;
     std::lock_guard<std::mutex> lock(mu_);
     auto [it, inserted] = entries_.emplace(key, std::move(value));
     if (inserted) {
@@ -167,6 +180,9 @@ class PrimitiveCache {
     }
     return it->second;
   }
+
+  // The tuned oneDNN implementation ("": oneDNN's first); set before use.
+  std::string impl;
 
  private:
   mutable std::mutex mu_;
@@ -197,7 +213,7 @@ std::shared_ptr<const Prepared> Prepare(const memory::desc& src, const memory::d
   const memory::desc no_bias;
   auto make = [&](const memory::desc& wd) {
     dnnl::matmul::desc d(src, wd, bias ? *bias : no_bias, dst);
-    return dnnl::matmul::primitive_desc(d, attr, CpuEngine());
+    return MakePrimitiveDesc<dnnl::matmul::primitive_desc>(d, attr, cache.impl, t_list_impls);
   };
   auto out = std::make_shared<Prepared>();
   dnnl::matmul::primitive_desc pd;
@@ -272,7 +288,7 @@ std::vector<int64_t> KeyOf(std::initializer_list<const memory::dims*> parts) {
 class DnnlMatMulBase : public Kernel {
  protected:
   DnnlMatMulBase(std::unique_ptr<Kernel> reference, int threads, const Tensor* constant_b,
-                 const MatMulPrecision& precision, bool trans_b, float alpha)
+                 const MatMulPrecision& precision, bool trans_b, float alpha, std::string impl)
       : reference_(std::move(reference)), threads_(threads) {
     if (constant_b != nullptr && constant_b->dtype() == DataType::kFp32 && Aligned(*constant_b)) {
       constant_b_ = *constant_b;
@@ -280,6 +296,7 @@ class DnnlMatMulBase : public Kernel {
       reduced_ = ReducedMatMul::Create(precision, *constant_b, trans_b, alpha,
                                        dnnl::algorithm::undef);
     }
+    cache_.impl = std::move(impl);
   }
 
   // The BF16 / INT8 product when this node has one and B is the constant.
@@ -289,6 +306,28 @@ class DnnlMatMulBase : public Kernel {
                ? reduced_.get()
                : nullptr;
   }
+
+ public:
+  // The implementations oneDNN offers for these inputs, its first choice
+  // first; none when there is no choice (or the reference would run).
+  std::vector<TuningCandidate> TuningCandidates(
+      std::span<const Tensor* const> inputs) const override {
+    std::vector<std::string> impls;
+    std::vector<Tensor> outputs(1);
+    t_list_impls = &impls;
+    const int64_t fallbacks = g_fallbacks.load();
+    Status ran = Run(inputs, outputs);
+    t_list_impls = nullptr;
+    if (!ran.ok() || g_fallbacks.load() != fallbacks || impls.size() < 2) return {};
+    std::vector<TuningCandidate> out = {{"", "default (" + impls[0] + ")"}};
+    for (size_t i = 1; i < impls.size(); ++i) out.push_back({"impl=" + impls[i], impls[i]});
+    return out;
+  }
+  std::string AppliedTuning() const override {
+    return cache_.impl.empty() ? "" : "impl=" + cache_.impl;
+  }
+
+ protected:
 
   Status Fallback(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const {
     g_fallbacks.fetch_add(1, std::memory_order_relaxed);
@@ -310,8 +349,9 @@ class DnnlMatMulBase : public Kernel {
 class DnnlMatMulKernel final : public DnnlMatMulBase {
  public:
   DnnlMatMulKernel(std::unique_ptr<Kernel> reference, int threads, const Tensor* constant_b,
-                   const MatMulPrecision& precision)
-      : DnnlMatMulBase(std::move(reference), threads, constant_b, precision, false, 1.0f) {}
+                   const MatMulPrecision& precision, std::string impl)
+      : DnnlMatMulBase(std::move(reference), threads, constant_b, precision, false, 1.0f,
+                       std::move(impl)) {}
 
   Status Run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) const override {
     SetThreads(threads_);
@@ -400,8 +440,9 @@ class DnnlGemmKernel final : public DnnlMatMulBase {
  public:
   DnnlGemmKernel(std::unique_ptr<Kernel> reference, int threads, float alpha, float beta,
                  bool trans_a, bool trans_b, const Tensor* constant_b, const Tensor* constant_c,
-                 const MatMulPrecision& precision)
-      : DnnlMatMulBase(std::move(reference), threads, constant_b, precision, trans_b, alpha),
+                 const MatMulPrecision& precision, std::string impl)
+      : DnnlMatMulBase(std::move(reference), threads, constant_b, precision, trans_b, alpha,
+                       std::move(impl)),
         alpha_(alpha),
         beta_(beta),
         trans_a_(trans_a),
@@ -562,13 +603,22 @@ class DnnlGemmKernel final : public DnnlMatMulBase {
   bool has_constant_c_ = false;
 };
 
+// The tuned implementation in `params` ("impl=NAME"; "" for none).
+StatusOr<std::string> TunedImpl(std::string_view params, std::string_view who) {
+  ASSIGN_OR_RETURN(TuningParams parsed, TuningParams::Parse(params));
+  RETURN_IF_ERROR(parsed.CheckKeys({"impl"}, who));
+  return parsed.Get("impl").value_or("");
+}
+
 StatusOr<std::unique_ptr<Kernel>> MakeDnnlMatMul(const KernelBuildContext& context) {
   if (!AllFp32Known(context)) return Unimplemented("oneDNN MatMul: fp32 only");
   if (context.node.inputs.size() != 2) return Unimplemented("oneDNN MatMul: 2 inputs expected");
+  ASSIGN_OR_RETURN(std::string impl, TunedImpl(context.tuning_params, "oneDNN MatMul"));
   ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, MakeReference(context));
   ASSIGN_OR_RETURN(MatMulPrecision precision, ReadMatMulPrecision(context.node));
   return std::unique_ptr<Kernel>(new DnnlMatMulKernel(
-      std::move(reference), context.intra_op_threads, ConstantInput(context, 1), precision));
+      std::move(reference), context.intra_op_threads, ConstantInput(context, 1), precision,
+      std::move(impl)));
 }
 
 StatusOr<std::unique_ptr<Kernel>> MakeDnnlGemm(const KernelBuildContext& context) {
@@ -582,9 +632,10 @@ StatusOr<std::unique_ptr<Kernel>> MakeDnnlGemm(const KernelBuildContext& context
   ASSIGN_OR_RETURN(int64_t trans_a, node.GetInt("transA", 0));
   ASSIGN_OR_RETURN(int64_t trans_b, node.GetInt("transB", 0));
   ASSIGN_OR_RETURN(MatMulPrecision precision, ReadMatMulPrecision(node));
+  ASSIGN_OR_RETURN(std::string impl, TunedImpl(context.tuning_params, "oneDNN Gemm"));
   return std::unique_ptr<Kernel>(new DnnlGemmKernel(
       std::move(reference), context.intra_op_threads, alpha, beta, trans_a != 0, trans_b != 0,
-      ConstantInput(context, 1), ConstantInput(context, 2), precision));
+      ConstantInput(context, 1), ConstantInput(context, 2), precision, std::move(impl)));
 }
 
 NEREID_REGISTER_KERNEL_PRIORITY("", "MatMul", MakeDnnlMatMul, 10);
