@@ -81,8 +81,9 @@ class QdqFashionMnist(unittest.TestCase):
         self.assertEqual(table["calibrator"], "minmax")
         model = onnx.load(FASHION_ONNX)
         names = {o for n in model.graph.node for o in n.output}
-        # The two convolutions after the first (1 input channel, kept FP32).
-        self.assertEqual(len(table["tensors"]), 2)
+        # The two convolutions after the first (1 input channel, kept FP32)
+        # and the two fully connected Gemms.
+        self.assertEqual(len(table["tensors"]), 4)
         for name, entry in table["tensors"].items():
             self.assertIn(name, names)
             self.assertTrue(entry["unsigned"])  # post-ReLU/MaxPool
@@ -94,7 +95,8 @@ class QdqFashionMnist(unittest.TestCase):
         self.assertEqual(rc, 0, out + err)
         rewrites = re.search(r"fuse_qdq\s+(\d+) rewrite", out)
         self.assertIsNotNone(rewrites, out)
-        self.assertEqual(int(rewrites.group(1)), 2)  # both QDQ convolutions on INT8 kernels
+        # Both QDQ convolutions and both QDQ Gemms on INT8 kernels.
+        self.assertEqual(int(rewrites.group(1)), 4)
         fp32 = self.top1(self.ours(FASHION_ONNX, "fp32"))
         qdq = self.top1(self.ours(self.qdq, "qdq"))
         print(f"\nFashion-MNIST top-1: FP32 {fp32:.2f} %, QDQ on Nereid INT8 {qdq:.2f} %")
