@@ -146,8 +146,11 @@ TEST(ShapeProfileTest, CompileRefusesProfilesThatDoNotFitTheModel) {
 TEST(CompileOptionsTest, PrecisionChecks) {
   CompileOptions best;
   best.precision = Precision::kBest;
+  // Best considers INT8 for every layer: it needs calibration data too.
   EXPECT_EQ(CompileToPlan(DoubleModel().Serialize(), best).status().code(),
-            StatusCode::kUnimplemented);
+            StatusCode::kInvalidArgument);
+  EXPECT_THAT(CompileToPlan(DoubleModel().Serialize(), best).status().message(),
+              HasSubstr("precision best needs calibration data"));
   CompileOptions int8;
   int8.precision = Precision::kInt8;
   EXPECT_THAT(CompileToPlan(DoubleModel().Serialize(), int8).status().message(),
