@@ -15,6 +15,7 @@
 //                   [--calibration K] [--calibrator minmax|percentile|entropy]
 //                   [--eval E] [--seq S] [--vocab V] [--profile 0|1]
 //                   [--precisions bf16,int8,int8-nochain,best]   (FP32 always runs first)
+//                   [--dump DIR]
 // prints a table and, on the last line, JSON. --calibration K items in
 // samples of up to 8; --eval E items for the agreement (default 16).
 #include <algorithm>
@@ -23,12 +24,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "common/npy.h"
 #include "engine/ir/onnx_import.h"
 #include "engine/passes/assign_precision.h"
 #include "engine/passes/pass.h"
@@ -85,7 +88,7 @@ std::vector<TensorView> Views(const std::vector<Tensor>& ts) {
 
 struct Row {
   std::string name;
-  double build_ms = 0, p50_ms = 0, throughput = 0;
+  double build_ms = 0, load_ms = 0, p50_ms = 0, throughput = 0;
   double rel_err = 0, max_rel_err = 0, cosine = 1, top1 = 1;
 };
 
@@ -108,6 +111,11 @@ int main(int argc, char** argv) {
   // (INT8 with every tensor between layers in FP32: what the chain pass
   // saves).
   std::string precisions = "fp32,bf16,int8";
+  // --dump DIR: the inputs (one/, many/, eval/: <input>.npy), the calibration
+  // samples (calib/: <k>.npy, or <k>/<input>.npy for several inputs) and
+  // FP32's first output on eval (fp32_output.npy), for peers to run the same
+  // data (bench/precision_results.py runs ONNX Runtime on them).
+  std::string dump;
   std::string calibrator_name = "entropy";
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
@@ -120,6 +128,7 @@ int main(int argc, char** argv) {
     else if (flag == "--seq") spec.seq = std::max(1, std::atoi(value.c_str()));
     else if (flag == "--vocab") spec.vocab = std::max(1, std::atoi(value.c_str()));
     else if (flag == "--precisions") precisions = "fp32," + value;
+    else if (flag == "--dump") dump = value;
     else if (flag == "--calibrator") {
       calibrator_name = value;
       calibrator = value == "minmax" ? Calibrator::kMinMax
@@ -146,6 +155,31 @@ int main(int argc, char** argv) {
   const std::vector<Tensor> eval = RandomInputs(inputs, eval_items, spec, 7);
   const std::vector<Tensor> one = RandomInputs(inputs, 1, spec, 8);
   const std::vector<Tensor> many = RandomInputs(inputs, batch, spec, 9);
+
+  if (!dump.empty()) {
+    namespace fs = std::filesystem;
+    auto write_set = [&](const fs::path& dir, const std::vector<Tensor>& set) {
+      fs::create_directories(dir);
+      for (size_t i = 0; i < set.size(); ++i) {
+        Status st = WriteNpy((dir / (inputs[i].name + ".npy")).string(), set[i]);
+        if (!st.ok()) std::fprintf(stderr, "--dump: %s\n", st.message().c_str());
+      }
+    };
+    write_set(fs::path(dump) / "one", one);
+    write_set(fs::path(dump) / "many", many);
+    write_set(fs::path(dump) / "eval", eval);
+    for (size_t k = 0; k < calibration->samples.size(); ++k) {
+      const std::vector<Tensor>& sample = calibration->samples[k];
+      if (sample.size() == 1) {
+        fs::create_directories(fs::path(dump) / "calib");
+        Status st = WriteNpy(
+            (fs::path(dump) / "calib" / (std::to_string(k) + ".npy")).string(), sample[0]);
+        if (!st.ok()) std::fprintf(stderr, "--dump: %s\n", st.message().c_str());
+      } else {
+        write_set(fs::path(dump) / "calib" / std::to_string(k), sample);
+      }
+    }
+  }
 
   if (profile) {
     // What the INT8 assignment chose (stderr): counts by decision.
@@ -210,8 +244,21 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s: %s\n", name, plan.status().message().c_str());
       return 1;
     }
+    // Loading its plan file (what a server restart with a cached plan pays).
+    if (auto bytes = (*plan)->Serialize(); bytes.ok()) {
+      const auto l0 = std::chrono::steady_clock::now();
+      auto loaded = Plan::FromPlanBytes(*bytes, {});
+      row.load_ms = loaded.ok() ? std::chrono::duration<double, std::milli>(
+                                      std::chrono::steady_clock::now() - l0)
+                                      .count()
+                                : -1;
+    }
     std::vector<Tensor> out;
     if (!(*plan)->Run(Views(eval), &out).ok()) return 1;
+    if (precision == Precision::kFp32 && !dump.empty()) {
+      Status st = WriteNpy((std::filesystem::path(dump) / "fp32_output.npy").string(), out[0]);
+      if (!st.ok()) std::fprintf(stderr, "--dump: %s\n", st.message().c_str());
+    }
     const float* y = out[0].data_as<float>();
     const size_t n = out[0].byte_size() / 4;
     const size_t classes = out[0].shape().empty() ? 1 : out[0].shape().back();
@@ -294,10 +341,11 @@ int main(int argc, char** argv) {
               threads, batch);
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
-    std::printf("%s{\"precision\": \"%s\", \"build_ms\": %.1f, \"p50_ms\": %.3f, "
+    std::printf("%s{\"precision\": \"%s\", \"build_ms\": %.1f, \"load_ms\": %.1f, "
+                "\"p50_ms\": %.3f, "
                 "\"throughput\": %.3f, \"rel_err\": %.3e, \"max_rel_err\": %.3e, "
                 "\"cosine\": %.6f, \"top1\": %.4f}",
-                i ? ", " : "", r.name.c_str(), r.build_ms, r.p50_ms, r.throughput, r.rel_err,
+                i ? ", " : "", r.name.c_str(), r.build_ms, r.load_ms, r.p50_ms, r.throughput, r.rel_err,
                 r.max_rel_err, r.cosine, r.top1);
   }
   std::printf("]}\n");

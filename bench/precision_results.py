@@ -1,146 +1,195 @@
-"""FP32 vs BF16 vs INT8 on the engine (not a timed test): runs
-build/bench/precision_bench (-DNEREID_BUILD_BENCH=ON) on each exported model
-in models/ (tests/models/export_models.py): the image models into one table,
-BERT-base into another, and with --write puts each table whose models ran
-into its section of bench/RESULTS.md.
+"""Reduced precision on the engine beside ONNX Runtime (not a timed test).
 
-Run: /usr/bin/python3 bench/precision_results.py [--calibrator minmax] [--only bert_base] [--write]
+For each exported model in models/ (tests/models/export_models.py: ResNet-50,
+MobileNetV2, BERT-base, random weights), in one run:
+  * Nereid FP32, BF16 and INT8 (and INT8 without the chain pass, to show
+    what keeping tensors quantized between layers buys):
+    build/bench/precision_bench (-DNEREID_BUILD_BENCH=ON) compiles each
+    precision (compile ms: passes, calibration, kernels), loads its plan file
+    back (load ms), times batch 1 (p50) and batch B (throughput; B = 32 for
+    the image models, 8 for BERT) and compares the first output with FP32 on
+    inputs the calibration never saw;
+  * ONNX Runtime FP32 (onnxruntime-node, tools/ortref/run.js) on the same
+    inputs (precision_bench --dump), same thread count;
+  * ONNX Runtime INT8 on a QDQ model of ours: `nereid compile --precision
+    int8 --write-calibration-table` on the same calibration samples, then
+    tools/make_qdq.py; ONNX Runtime fuses it into QLinearConv / MatMulInteger
+    where its QDQ rules allow.
+Agreement columns are against Nereid FP32 (which matches ONNX Runtime FP32 to
+the numbers in the ORT FP32 row): relative L2 error, cosine similarity and
+top-1 agreement (argmax over the output's last dimension: per image for the
+classifiers, per token over the 768 hidden units for BERT).
+
+Run: /usr/bin/python3 bench/precision_results.py [--calibrator minmax]
+         [--only resnet50,mobilenet_v2,bert_base] [--threads 2] [--write]
 """
 import argparse
 import datetime
+import glob
 import json
 import os
 import subprocess
 import sys
+import tempfile
+
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.join(HERE, "..")
+ROOT = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 import results_md  # noqa: E402
 
-MODELS = ["resnet50", "mobilenet_v2"]
-BERT = "bert_base"
-BERT_BATCH = 8
-BERT_SEQ = 128
+MODELS = ["resnet50", "mobilenet_v2", "bert_base"]
+BATCH = {"resnet50": 32, "mobilenet_v2": 32, "bert_base": 8}
+SECTION = "## Reduced precision: Nereid FP32 / BF16 / INT8 beside ONNX Runtime"
+OLD_SECTIONS = ["## Reduced precision: FP32 vs BF16 vs INT8", "## Reduced precision: BERT-base"]
 
 
-def run_bench(exe, path, extra):
+def nereid(exe, model, path, args, dump):
+    extra = ["--threads", str(args.threads), "--batch", str(BATCH[model]),
+             "--calibrator", args.calibrator, "--dump", dump,
+             "--precisions", "bf16,int8,int8-nochain"]
+    if model == "bert_base":
+        extra += ["--seq", "128", "--calibration", "8", "--eval", "4", "--iterations", "10"]
+    else:
+        extra += ["--calibration", "32", "--iterations", "20"]
     out = subprocess.run([exe, path] + extra, check=True, capture_output=True, text=True,
                          timeout=3600).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def bert_table(exe, args, date):
-    path = os.path.join(ROOT, "models", BERT, "model.onnx")
-    if not os.path.exists(path):
-        print(f"skipping {BERT}: {path} missing", file=sys.stderr)
-        return None
-    result = run_bench(exe, path, ["--threads", str(args.threads), "--batch", str(BERT_BATCH),
-                                   "--seq", str(BERT_SEQ),
-                                   "--calibration", "8", "--eval", "4", "--calibrator",
-                                   args.calibrator, "--iterations", "10"])
-    lines = [
-        f"BERT-base, {date}, this 2-vCPU VM (AVX-512 VNNI, no AVX512_BF16), {args.threads} "
-        f"thread(s). `build/bench/precision_bench models/bert_base/model.onnx "
-        f"--threads {args.threads} --batch {BERT_BATCH} "
-        f"--seq {BERT_SEQ} --calibration 8 --eval 4 --calibrator {args.calibrator} "
-        "--iterations 10`: random weights (tests/models/export_models.py), random token ids, "
-        "the last quarter of each sequence padding (mask 0); INT8 calibrated on 8 sequences, "
-        "agreement with FP32 on last_hidden_state of 4 other sequences (top-1: the argmax over "
-        "the 768 hidden units per token, 512 tokens; max rel. error: the largest error over "
-        "the largest |FP32 value|).",
-        "",
-        f"Command: `/usr/bin/python3 bench/precision_results.py --calibrator {args.calibrator} "
-        f"--only {BERT} --threads {args.threads} --write`",
-        "",
-        f"| precision | build ms | batch 1 p50 ms | batch {BERT_BATCH} sequences/s | x FP32 | "
-        "rel. L2 error | max rel. error | cosine | top-1 agreement |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    fp32 = result["rows"][0]["throughput"]
-    for r in result["rows"]:
-        lines.append(f"| {r['precision']} | {r['build_ms']:.0f} | {r['p50_ms']:.1f} | "
-                     f"{r['throughput']:.2f} | {r['throughput'] / fp32:.2f} | "
-                     f"{r['rel_err']:.2e} | {r['max_rel_err']:.2e} | {r['cosine']:.6f} | "
-                     f"{r['top1'] * 100:.1f} % |")
-    lines += [
-        "",
-        "What is reduced: the 72 projections with constant weights (Q, K, V, attention output, "
-        "FFN in and out of each layer, as nereid.FusedMatMul with bias / GELU / residual fused) "
-        "and the pooler's Gemm; attention's Q.K^T and P.V (products of two computed tensors), "
-        "Softmax, LayerNormalization, GELU outside the fused products and the embeddings stay "
-        "FP32. INT8: A quantized per tensor per call (s8: LayerNorm and GELU outputs go "
-        "negative), B per column once. BF16 is emulated by oneDNN on this CPU (no "
-        "AVX512_BF16).",
-    ]
-    return "\n".join(lines)
+def ort(model_path, inputs_dir, threads, iterations, out_dir=None):
+    cmd = ["node", os.path.join(ROOT, "tools", "ortref", "run.js"), model_path,
+           "--threads", str(threads), "--warmup", "2", "--iterations", str(iterations)]
+    for f in sorted(glob.glob(os.path.join(inputs_dir, "*.npy"))):
+        cmd += ["--input", f"{os.path.basename(f)[:-4]}={f}"]
+    if out_dir:
+        cmd += ["--out", out_dir]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=3600).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def agreement(y, ref):
+    y, ref = y.astype(np.float64), ref.astype(np.float64)
+    rel = float(np.linalg.norm(y - ref) / np.linalg.norm(ref))
+    cos = float((y.ravel() @ ref.ravel()) / (np.linalg.norm(y) * np.linalg.norm(ref)))
+    k = ref.shape[-1]
+    top1 = float(np.mean(y.reshape(-1, k).argmax(1) == ref.reshape(-1, k).argmax(1)))
+    return rel, cos, top1
+
+
+def ort_row(name, model_path, dump, model, args, reference):
+    """ONNX Runtime on the dumped inputs: batch-1 p50, batch-B throughput, agreement."""
+    with tempfile.TemporaryDirectory() as out_dir:
+        ort(model_path, os.path.join(dump, "eval"), args.threads, 1, out_dir)
+        ys = {os.path.basename(f)[:-4]: np.load(f)
+              for f in sorted(glob.glob(os.path.join(out_dir, "*.npy")))}
+    one = ort(model_path, os.path.join(dump, "one"), args.threads,
+              10 if model == "bert_base" else 20)
+    many = ort(model_path, os.path.join(dump, "many"), args.threads, 3)
+    # The output that matches FP32's first output in shape.
+    y = next((v for v in ys.values() if v.shape == reference.shape), None)
+    rel, cos, top1 = agreement(y, reference) if y is not None else (float("nan"),) * 3
+    return {"precision": name, "build_ms": None, "load_ms": None,
+            "p50_ms": one["latency_ms"]["p50"],
+            "throughput": BATCH[model] / (many["latency_ms"]["mean"] / 1000.0),
+            "rel_err": rel, "cosine": cos, "top1": top1}
+
+
+def qdq_model(model_path, dump, args, work):
+    """Our INT8 calibration as a QDQ model for ONNX Runtime (None if it fails)."""
+    table = os.path.join(work, "table.json")
+    compiled = subprocess.run(
+        [os.path.join(ROOT, "build", "nereid"), "compile", model_path, "-o",
+         os.path.join(work, "int8.plan"), "--precision", "int8", "--calibration-data",
+         os.path.join(dump, "calib"), "--calibrator", args.calibrator,
+         "--write-calibration-table", table], capture_output=True, text=True, timeout=3600)
+    if compiled.returncode != 0:
+        print(f"nereid compile failed: {compiled.stderr}", file=sys.stderr)
+        return None, ""
+    qdq = os.path.join(work, "model_qdq.onnx")
+    made = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "tools", "make_qdq.py"),
+                           model_path, table, "-o", qdq], capture_output=True, text=True,
+                          timeout=3600)
+    if made.returncode != 0:
+        print(f"make_qdq failed: {made.stderr}", file=sys.stderr)
+        return None, ""
+    return qdq, made.stdout.strip()
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--calibrator", default="minmax")
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--only", default=",".join(MODELS + [BERT]))
-    ap.add_argument("--threads", type=int, default=2, help="BERT only (images: 2)")
+    ap.add_argument("--only", default=",".join(MODELS))
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
-    only = args.only.split(",")
     exe = os.path.join(ROOT, "build", "bench", "precision_bench")
     if not os.path.exists(exe):
         sys.exit("build/bench/precision_bench is missing: configure with -DNEREID_BUILD_BENCH=ON")
+    have_ort = os.path.isdir(os.path.join(ROOT, "tools", "ortref", "node_modules",
+                                          "onnxruntime-node"))
+    if not have_ort:
+        print("onnxruntime-node missing (scripts/install_bench_deps.sh): no ONNX Runtime rows",
+              file=sys.stderr)
     date = datetime.date.today().isoformat()
-    if BERT in only:
-        table = bert_table(exe, args, date)
-        if table is not None:
-            print(table)
-            if args.write:
-                results_md.write_section("## Reduced precision: BERT-base", table)
-    image_models = [m for m in MODELS if m in only]
-    if not image_models:
-        return
     lines = [
-        f"Reduced precision, {date}, this 2-vCPU VM (AVX-512 VNNI, no AVX512_BF16), 2 threads, "
-        f"nothing else running. `build/bench/precision_bench MODEL --batch {args.batch} "
-        f"--calibration 32 --calibrator {args.calibrator}`: random weights (exported by "
-        "tests/models/export_models.py), INT8 calibrated on 32 random-normal images; agreement "
-        "with FP32 on 16 other random images. Accuracy on real data is the Fashion-MNIST test "
-        "(engine_precision_test, convolutions and fully connected layers reduced): FP32 90.70 %, "
-        "BF16 90.71 %, INT8 90.71 / 90.71 / 90.24 % (min-max / percentile / entropy).",
+        f"{date}, this 2-vCPU VM (AVX-512 VNNI, no AVX512_BF16), {args.threads} threads, "
+        "nothing else running, one run. Random weights (tests/models/export_models.py); "
+        "images: random-normal, INT8 calibrated on 32 of them (" + args.calibrator + "), "
+        "agreement on 16 others; BERT-base: sequence 128, random token ids with the last "
+        "quarter padding, calibrated on 8 sequences, agreement on last_hidden_state of 4 others "
+        "(top-1 = argmax over the 768 hidden units per token). Throughput at batch 32 (BERT: "
+        "8). Compile = passes + calibration + kernels (`nereid compile` does the same); load = "
+        "reading the plan file back. Agreement is against Nereid FP32. ONNX Runtime: "
+        "onnxruntime-node, same inputs and threads; its INT8 row runs a QDQ model of ours "
+        "(`nereid compile --write-calibration-table` on the same calibration samples, then "
+        "tools/make_qdq.py). Accuracy on real data: Fashion-MNIST (engine_precision_test, "
+        "convolutions and fully connected layers reduced): FP32 90.70 %, BF16 90.71 %, INT8 "
+        "90.71 / 90.71 / 90.24 % (min-max / percentile / entropy); its QDQ model 90.72 % on "
+        "Nereid and on ONNX Runtime.",
         "",
         f"Command: `/usr/bin/python3 bench/precision_results.py --calibrator {args.calibrator} "
-        "--write`",
+        f"--threads {args.threads} --write`",
         "",
-        f"| model | precision | build ms | batch 1 p50 ms | batch {args.batch} images/s | "
-        "x FP32 | rel. L2 error | cosine | top-1 agreement |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | runtime, precision | compile ms | plan load ms | batch 1 p50 ms | "
+        "batch B items/s | x Nereid FP32 | rel. L2 error | cosine | top-1 agreement |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for model in image_models:
+    notes = []
+    for model in [m for m in MODELS if m in args.only.split(",")]:
         path = os.path.join(ROOT, "models", model, "model.onnx")
         if not os.path.exists(path):
             print(f"skipping {model}: {path} missing", file=sys.stderr)
             continue
-        result = run_bench(exe, path, ["--batch", str(args.batch), "--calibration", "32",
-                                       "--calibrator", args.calibrator, "--iterations", "20"])
-        fp32 = result["rows"][0]["throughput"]
-        for r in result["rows"]:
-            lines.append(f"| {model} | {r['precision']} | {r['build_ms']:.0f} | "
-                         f"{r['p50_ms']:.2f} | {r['throughput']:.1f} | "
-                         f"{r['throughput'] / fp32:.2f} | {r['rel_err']:.2e} | "
-                         f"{r['cosine']:.6f} | {r['top1'] * 100:.0f} % |")
-    lines += [
-        "",
-        "Reading: INT8 convolutions run on VNNI but each one quantizes its FP32 input and "
-        "writes FP32, so the conversions eat much of the gain (ResNet-50) or more than all of it "
-        "(MobileNetV2's depthwise layers); the issue's 2.5x aim needs INT8 tensors between layers "
-        "(next). BF16 is emulated by oneDNN on this CPU (no AVX512_BF16), hence slower than FP32; "
-        "the build time of INT8 includes calibration (one FP32 pass over the samples; two for "
-        "the histogram calibrators). ONNX Runtime columns are not in this table yet; BERT-base "
-        "(INT8 / BF16 matrix products) has its own section.",
-    ]
-    table = "\n".join(lines)
+        with tempfile.TemporaryDirectory() as dump:
+            result = nereid(exe, model, path, args, dump)
+            rows = [dict(r, precision="Nereid " + r["precision"]) for r in result["rows"]]
+            reference = np.load(os.path.join(dump, "fp32_output.npy"))
+            if have_ort:
+                rows.append(ort_row("ONNX Runtime FP32", path, dump, model, args, reference))
+                qdq, made = qdq_model(path, dump, args, dump)
+                if qdq is not None:
+                    rows.append(ort_row("ONNX Runtime INT8 (our QDQ)", qdq, dump, model, args,
+                                        reference))
+                    notes.append(f"{model}: {made.replace(dump + '/', '')}")
+        fp32 = rows[0]["throughput"]
+        for r in rows:
+            lines.append(
+                f"| {model} | {r['precision']} | {fmt(r['build_ms'], '.0f')} | "
+                f"{fmt(r['load_ms'], '.0f')} | {r['p50_ms']:.2f} | {r['throughput']:.1f} | "
+                f"{r['throughput'] / fp32:.2f} | {r['rel_err']:.2e} | {r['cosine']:.6f} | "
+                f"{r['top1'] * 100:.1f} % |")
+        print("\n".join(lines[-len(rows):]), flush=True)
+    lines += ["", "QDQ models: " + "; ".join(notes) if notes else ""]
+    table = "\n".join(lines).rstrip()
     print(table)
     if args.write:
-        results_md.write_section("## Reduced precision: FP32 vs BF16 vs INT8", table)
+        results_md.write_section(SECTION, table)
 
 
 if __name__ == "__main__":

@@ -131,8 +131,7 @@ Status CheckBestAsAWhole(Graph* graph, Graph fp32_graph, const CompileOptions& o
   Graph int8_graph = fp32_graph;
   CompileOptions int8 = options;
   int8.precision = Precision::kInt8;
-  PrecisionReport int8_report;
-  RETURN_IF_ERROR(AssignPrecision(&int8_graph, int8, &int8_report));
+  RETURN_IF_ERROR(AssignPrecision(&int8_graph, int8, nullptr));
   PlanInfo scratch;
   RETURN_IF_ERROR(Chain(&int8_graph, options, &scratch));
   ASSIGN_OR_RETURN(double layered_ms, TimeWholeGraph(*graph, options));
@@ -141,8 +140,7 @@ Status CheckBestAsAWhole(Graph* graph, Graph fp32_graph, const CompileOptions& o
   const char* kept = "per-layer choice";
   if (int8_ms < layered_ms && int8_ms <= fp32_ms) {
     kept = "all INT8";
-    *graph = std::move(int8_graph);
-    info->precision_lines = std::move(int8_report.lines);
+    *graph = std::move(int8_graph);  // the per-layer lines stay: what the timing found
     info->passes.erase(std::remove_if(info->passes.begin(), info->passes.end(),
                                       [](const PlanInfo::Pass& p) { return p.name == "chain_int8"; }),
                        info->passes.end());
@@ -150,7 +148,6 @@ Status CheckBestAsAWhole(Graph* graph, Graph fp32_graph, const CompileOptions& o
   } else if (fp32_ms < layered_ms) {
     kept = "all FP32";
     *graph = std::move(fp32_graph);
-    info->precision_lines.clear();
     info->passes.erase(std::remove_if(info->passes.begin(), info->passes.end(),
                                       [](const PlanInfo::Pass& p) { return p.name == "chain_int8"; }),
                        info->passes.end());
