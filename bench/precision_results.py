@@ -42,7 +42,6 @@ import results_md  # noqa: E402
 MODELS = ["resnet50", "mobilenet_v2", "bert_base"]
 BATCH = {"resnet50": 32, "mobilenet_v2": 32, "bert_base": 8}
 SECTION = "## Reduced precision: Nereid FP32 / BF16 / INT8 beside ONNX Runtime"
-OLD_SECTIONS = ["## Reduced precision: FP32 vs BF16 vs INT8", "## Reduced precision: BERT-base"]
 
 
 def nereid(exe, model, path, args, dump):
