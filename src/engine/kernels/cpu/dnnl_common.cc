@@ -20,6 +20,13 @@ dnnl::memory::dims ToDims(const Shape& shape) {
   return dnnl::memory::dims(shape.begin(), shape.end());
 }
 
+dnnl::memory::dims ConvWeightDims(const Shape& ws, int64_t group) {
+  if (group == 1) return ToDims(ws);
+  dnnl::memory::dims dims = {group, ws[0] / group, ws[1]};
+  dims.insert(dims.end(), ws.begin() + 2, ws.end());
+  return dims;
+}
+
 dnnl::memory::data_type ToDnnlType(DataType dtype) {
   using dt = dnnl::memory::data_type;
   switch (dtype) {

@@ -13,8 +13,13 @@
 
 #include <dnnl.hpp>
 
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/data_type.h"
@@ -33,6 +38,10 @@ dnnl::stream& CpuStream();
 // Shape -> oneDNN dims (same values, int64).
 dnnl::memory::dims ToDims(const Shape& shape);
 
+// Conv weights [OC, IC/g, k...] as oneDNN takes them: as they are for
+// group 1, else [g, OC/g, IC/g, k...].
+dnnl::memory::dims ConvWeightDims(const Shape& ws, int64_t group);
+
 // Nereid dtype -> oneDNN data type; data_type::undef when oneDNN has none.
 dnnl::memory::data_type ToDnnlType(DataType dtype);
 
@@ -45,6 +54,49 @@ dnnl::memory::format_tag PlainTag(size_t rank);
 // in its arena instead of a fresh heap allocation per call. `holder` keeps
 // the bytes alive; it must outlive every use of the returned memory.
 dnnl::memory TempMemory(const dnnl::memory::desc& md, Tensor* holder);
+
+// The per-kernel cache of compiled entries (primitive + descriptors) keyed by
+// shapes and whatever else decides the primitive: at most `capacity`
+// entries, the oldest evicted first. GetOrCreate calls `create` outside the
+// lock on a miss (two threads may both create; the first insert wins and
+// both get it), so primitive creation never serializes other shapes' runs.
+template <typename Entry>
+class ShapeCache {
+ public:
+  explicit ShapeCache(size_t capacity = 16) : capacity_(capacity) {}
+
+  std::shared_ptr<const Entry> Find(const std::vector<int64_t>& key) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(key);
+    return it == entries_.end() ? nullptr : it->second;
+  }
+  // Inserts unless another thread did first; returns the entry in the cache.
+  std::shared_ptr<const Entry> Insert(const std::vector<int64_t>& key,
+                                      std::shared_ptr<const Entry> value) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto [it, inserted] = entries_.emplace(key, std::move(value));
+    if (inserted) {
+      order_.push_back(key);
+      while (order_.size() > capacity_) {
+        entries_.erase(order_.front());
+        order_.pop_front();
+      }
+    }
+    return it->second;
+  }
+  template <typename Create>
+  std::shared_ptr<const Entry> GetOrCreate(const std::vector<int64_t>& key,
+                                           Create&& create) const {
+    if (auto found = Find(key)) return found;
+    return Insert(key, create());
+  }
+
+ private:
+  const size_t capacity_;
+  mutable std::mutex mu_;
+  mutable std::map<std::vector<int64_t>, std::shared_ptr<const Entry>> entries_;  // GUARDED_BY(mu_)
+  mutable std::deque<std::vector<int64_t>> order_;  // insertion order, GUARDED_BY(mu_)
+};
 
 // Sets the OpenMP thread count of the calling thread (call at the start of
 // every Run with the kernel's intra_op_threads; values < 1 count as 1).

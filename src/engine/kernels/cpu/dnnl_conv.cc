@@ -460,13 +460,7 @@ class DnnlConvKernel final : public Kernel {
       if (d <= 0) return entry;  // empty output: unsupported here, the reference handles it
     }
     const size_t rank = xs.size();
-    memory::dims w_dims;
-    if (group_ == 1) {
-      w_dims = ToDims(ws);
-    } else {
-      w_dims = {group_, ws[0] / group_, ws[1]};
-      w_dims.insert(w_dims.end(), ws.begin() + 2, ws.end());
-    }
+    const memory::dims w_dims = ConvWeightDims(ws, group_);
     memory::dims strides = ToDims(window.stride);
     memory::dims dilates;
     for (int64_t d : window.dilation) dilates.push_back(d - 1);

@@ -297,22 +297,7 @@ class DnnlFusedMatMulKernel final : public Kernel {
     const bool use_packed = constant_b_.dtype() == DataType::kFp32 && b.data() == constant_b_.data();
     key.push_back(use_packed ? 1 : 0);
     if (t_list_impls != nullptr) return Create(a, b, bias, addend, use_packed);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = cache_.find(key);
-      if (it != cache_.end()) return it->second;
-    }
-    std::shared_ptr<const Entry> made = Create(a, b, bias, addend, use_packed);
-    std::lock_guard<std::mutex> lock(mu_);
-    auto [it, inserted] = cache_.emplace(key, made);
-    if (inserted) {
-      order_.push_back(key);
-      if (order_.size() > kMaxCacheEntries) {
-        cache_.erase(order_.front());
-        order_.pop_front();
-      }
-    }
-    return it->second;
+    return cache_.GetOrCreate(key, [&] { return Create(a, b, bias, addend, use_packed); });
   }
 
   std::shared_ptr<const Entry> Create(const Tensor& a, const Tensor& b, const Tensor* bias,
@@ -444,8 +429,7 @@ class DnnlFusedMatMulKernel final : public Kernel {
   const char* constant_bias_data_ = nullptr;
 
   mutable std::mutex mu_;
-  mutable std::map<std::vector<int64_t>, std::shared_ptr<const Entry>> cache_;  // GUARDED_BY(mu_)
-  mutable std::deque<std::vector<int64_t>> order_;                             // GUARDED_BY(mu_)
+  ShapeCache<Entry> cache_{kMaxCacheEntries};
   mutable std::vector<std::pair<memory::desc, memory>> packed_;                // GUARDED_BY(mu_)
 };
 

@@ -161,24 +161,13 @@ class PrimitiveCache {
 
   std::shared_ptr<const Prepared> Find(const std::vector<int64_t>& key) const {
     if (t_list_impls != nullptr) return nullptr;
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = entries_.find(key);
-    return it == entries_.end() ? nullptr : it->second;
+    return entries_.Find(key);
   }
   // Inserts unless another thread did first; returns the entry in the cache.
   std::shared_ptr<const Prepared> Insert(const std::vector<int64_t>& key,
                                          std::shared_ptr<const Prepared> value) const {
     if (t_list_impls != nullptr) return value;
-    std::lock_guard<std::mutex> lock(mu_);
-    auto [it, inserted] = entries_.emplace(key, std::move(value));
-    if (inserted) {
-      order_.push_back(key);
-      while (order_.size() > kMaxCacheEntries) {
-        entries_.erase(order_.front());
-        order_.pop_front();
-      }
-    }
-    return it->second;
+    return entries_.Insert(key, std::move(value));
   }
 
   // The tuned oneDNN implementation ("": oneDNN's first); set before use.
@@ -186,8 +175,7 @@ class PrimitiveCache {
 
  private:
   mutable std::mutex mu_;
-  mutable std::map<std::vector<int64_t>, std::shared_ptr<const Prepared>> entries_;  // GUARDED_BY(mu_)
-  mutable std::deque<std::vector<int64_t>> order_;                                  // GUARDED_BY(mu_)
+  ShapeCache<Prepared> entries_{kMaxCacheEntries};
   // Packed copies of a constant B, one per layout (entries hold references
   // too, so an evicted layout lives on while a primitive uses it).
   mutable std::vector<std::pair<memory::desc, memory>> packed_;  // GUARDED_BY(mu_)

@@ -16,7 +16,6 @@ using dt = memory::data_type;
 
 namespace {
 
-constexpr size_t kMaxCacheEntries = 16;
 constexpr size_t kMaxPackedLayouts = 4;
 
 bool IsReference(const char* impl) { return std::string(impl).rfind("ref", 0) == 0; }
@@ -128,22 +127,7 @@ std::shared_ptr<const ReducedMatMul::Entry> ReducedMatMul::GetEntry(int64_t rows
                                                                     bool bias,
                                                                     bool addend) const {
   const std::vector<int64_t> key = {rows, trans_a ? 1 : 0, bias ? 1 : 0, addend ? 1 : 0};
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = cache_.find(key);
-    if (it != cache_.end()) return it->second;
-  }
-  std::shared_ptr<const Entry> made = Create(rows, trans_a, bias, addend);
-  std::lock_guard<std::mutex> lock(mu_);
-  auto [it, inserted] = cache_.emplace(key, made);
-  if (inserted) {
-    order_.push_back(key);
-    if (order_.size() > kMaxCacheEntries) {
-      cache_.erase(order_.front());
-      order_.pop_front();
-    }
-  }
-  return it->second;
+  return cache_.GetOrCreate(key, [&] { return Create(rows, trans_a, bias, addend); });
 }
 
 std::shared_ptr<const ReducedMatMul::Entry> ReducedMatMul::Create(int64_t rows, bool trans_a,

@@ -93,8 +93,7 @@ class ReducedMatMul {
   std::vector<float> out_scales_;  // INT8: alpha * input_scale * b_scales_
 
   mutable std::mutex mu_;
-  mutable std::map<std::vector<int64_t>, std::shared_ptr<const Entry>> cache_;  // GUARDED_BY(mu_)
-  mutable std::deque<std::vector<int64_t>> order_;                             // GUARDED_BY(mu_)
+  ShapeCache<Entry> cache_;  // 16 shapes
   mutable std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> packed_;    // GUARDED_BY(mu_)
 };
 

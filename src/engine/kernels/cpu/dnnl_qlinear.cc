@@ -292,20 +292,10 @@ class DnnlIntBase : public Kernel {
                                 zp->shape() == constant_w_zp_.shape());
   }
 
-  // The cached entry for `key`, made by `create` (under the lock) on a miss.
+  // The cached entry for `key`, made by `create` on a miss.
   template <typename Create>
   std::shared_ptr<const Entry> GetEntry(std::vector<int64_t> key, Create&& create) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = cache_.find(key);
-    if (it != cache_.end()) return it->second;
-    std::shared_ptr<const Entry> entry = create();
-    if (cache_.size() >= kMaxCacheEntries) {
-      cache_.erase(order_.front());
-      order_.pop_front();
-    }
-    cache_.emplace(key, entry);
-    order_.push_back(std::move(key));
-    return entry;
+    return cache_.GetOrCreate(key, std::forward<Create>(create));
   }
 
   // QLinear parameters: output scales and y zero point; false when they are
@@ -339,9 +329,7 @@ class DnnlIntBase : public Kernel {
   bool has_constant_w_ = false;
 
  private:
-  mutable std::mutex mu_;
-  mutable std::map<std::vector<int64_t>, std::shared_ptr<const Entry>> cache_;  // GUARDED_BY(mu_)
-  mutable std::deque<std::vector<int64_t>> order_;  // insertion order, GUARDED_BY(mu_)
+  ShapeCache<Entry> cache_{kMaxCacheEntries};
 };
 
 // Weights in the primitive's layout: the packed constant, or `plain` (s8,
@@ -694,13 +682,7 @@ class DnnlIntConvKernel final : public DnnlIntBase<ConvEntry> {
     Shape out = {xs[0], ws[0]};
     out.insert(out.end(), window.out.begin(), window.out.end());
     entry->out_shape = out;
-    memory::dims w_dims;
-    if (group_ == 1) {
-      w_dims = ToDims(ws);
-    } else {
-      w_dims = {group_, ws[0] / group_, ws[1]};
-      w_dims.insert(w_dims.end(), ws.begin() + 2, ws.end());
-    }
+    const memory::dims w_dims = ConvWeightDims(ws, group_);
     memory::dims dilates;
     for (int64_t d : window.dilation) dilates.push_back(d - 1);
     const dt src_dt = ToDnnlType(x.dtype());
