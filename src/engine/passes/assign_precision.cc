@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "engine/ir/precision_attrs.h"
+#include "engine/passes/graph_util.h"
 #include "engine/passes/precision_timing.h"
 #include "engine/runtime/calibration.h"
 
@@ -62,13 +63,6 @@ std::string Ineligible(const Graph& g, const Node& n) {
   return "";
 }
 
-Attribute Str(const char* s) {
-  Attribute a;
-  a.kind = Attribute::Kind::kString;
-  a.s = s;
-  return a;
-}
-
 }  // namespace
 
 Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionReport* report) {
@@ -125,7 +119,7 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
   for (size_t i : chosen) {
     Node& n = graph->nodes[i];
     if (!int8) {
-      n.attributes[kPrecisionAttr] = Str("bf16");
+      n.attributes[kPrecisionAttr] = passes::StringAttr("bf16");
       r.lines.push_back(DescribeNode(n, i) + ": BF16");
       ++r.reduced;
       continue;
@@ -136,18 +130,12 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
       const bool is_unsigned = s.min >= 0;
       const int levels = is_unsigned ? 255 : 127;
       const float threshold = ChooseThreshold(s, options.calibrator, levels);
-      Attribute scale;
-      scale.kind = Attribute::Kind::kFloat;
-      scale.f = threshold / levels;
-      Attribute sign;
-      sign.kind = Attribute::Kind::kInt;
-      sign.i = is_unsigned ? 1 : 0;
-      n.attributes[scale_attr] = scale;
-      n.attributes[sign_attr] = sign;
+      n.attributes[scale_attr] = passes::FloatAttr(threshold / levels);
+      n.attributes[sign_attr] = passes::IntAttr(is_unsigned ? 1 : 0);
       return std::pair{threshold, is_unsigned};
     };
     const ActivationStats& s = stats.at(n.inputs[0]);
-    n.attributes[kPrecisionAttr] = Str("int8");
+    n.attributes[kPrecisionAttr] = passes::StringAttr("int8");
     const auto [threshold, is_unsigned] = quantization(n.inputs[0], kInputScaleAttr,
                                                         kInputUnsignedAttr);
     if (IsConv(n) && n.inputs.size() > 3 && n.inputs[3] != kNoValue) {
@@ -168,7 +156,7 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
       fp32.attributes.erase(a);
     }
     Node bf16 = fp32;
-    bf16.attributes[kPrecisionAttr] = Str("bf16");
+    bf16.attributes[kPrecisionAttr] = passes::StringAttr("bf16");
     std::map<int, Shape> shapes;
     for (int v : n.inputs) {
       auto it = stats.find(v);

@@ -6,6 +6,7 @@
 
 #include "engine/ir/precision_attrs.h"
 #include "engine/kernels/kernel.h"
+#include "engine/passes/graph_util.h"
 
 namespace nereid::engine {
 namespace {
@@ -137,18 +138,13 @@ StatusOr<std::vector<PrecisionTiming>> TimePrecisions(
                 RandomTensor(z_unsigned ? DataType::kUint8 : DataType::kInt8, y_nhwc, &rng));
             inputs[3] = &quantized.back();
           }
-          Attribute scale;
-          scale.kind = Attribute::Kind::kFloat;
-          scale.f = 0.05f;
-          timed.attributes[kOutputScaleAttr] = scale;
+          timed.attributes[kOutputScaleAttr] = passes::FloatAttr(0.05f);
           // u8 after activations that never go negative, as calibration
           // would find; s8 otherwise (the oneDNN kernels differ).
           const std::string act = node.GetString("activation", "").value_or("");
           const float act_min = node.GetFloat("activation_alpha", 0.0f).value_or(0.0f);
-          Attribute sign;
-          sign.kind = Attribute::Kind::kInt;
-          sign.i = act == "Relu" || act == "Sigmoid" || (act == "Clip" && act_min >= 0) ? 1 : 0;
-          timed.attributes[kOutputUnsignedAttr] = sign;
+          timed.attributes[kOutputUnsignedAttr] = passes::IntAttr(
+              act == "Relu" || act == "Sigmoid" || (act == "Clip" && act_min >= 0) ? 1 : 0);
         }
       }
     }

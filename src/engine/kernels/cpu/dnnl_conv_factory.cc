@@ -89,36 +89,8 @@ Status CheckInputDtypes(const KernelBuildContext& context, const ConvPrecision& 
   return Status::Ok();
 }
 
-StatusOr<std::unique_ptr<Kernel>> MakeDnnlConv(const KernelBuildContext& context) {
-  KernelFactory ref_factory = KernelRegistry::Global().FindReference("", "Conv");
-  if (ref_factory == nullptr) return Unimplemented("oneDNN Conv: no reference Conv kernel");
-  // The reference factory validates arity and attributes with the same
-  // messages; its errors are ours.
-  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, ref_factory(context));
-  ASSIGN_OR_RETURN(ConvPrecision precision, ReadPrecision(context.node));
-  RETURN_IF_ERROR(CheckInputDtypes(context, precision, "Conv"));
-  const Tensor* w = context.constant_inputs.size() > 1 ? context.constant_inputs[1] : nullptr;
-  if (w != nullptr && (w->shape().size() < 3 || w->shape().size() > 5)) {
-    return Unimplemented("oneDNN Conv supports 1-D to 3-D convolutions only");
-  }
-  ASSIGN_OR_RETURN(ref::WindowAttrs attrs, ref::ParseWindowAttrs(context.node, "Conv", true, false));
-  ASSIGN_OR_RETURN(int64_t group, context.node.GetInt("group", 1));
-  ASSIGN_OR_RETURN(ConvTuning tuning, ParseConvTuning(context.tuning_params));
-  return NewDnnlConvKernel(std::move(attrs), group, w != nullptr, context.intra_op_threads,
-                           std::move(reference), {}, precision, std::move(tuning));
-}
-
-StatusOr<std::unique_ptr<Kernel>> MakeDnnlFusedConv(const KernelBuildContext& context) {
-  KernelFactory ref_factory = KernelRegistry::Global().FindReference("nereid", "FusedConv");
-  if (ref_factory == nullptr) return Unimplemented("oneDNN FusedConv: no reference kernel");
-  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, ref_factory(context));
-  ASSIGN_OR_RETURN(ConvPrecision precision, ReadPrecision(context.node));
-  RETURN_IF_ERROR(CheckInputDtypes(context, precision, "FusedConv"));
-  const Tensor* w = context.constant_inputs.size() > 1 ? context.constant_inputs[1] : nullptr;
-  if (w != nullptr && (w->shape().size() < 3 || w->shape().size() > 5)) {
-    return Unimplemented("oneDNN Conv supports 1-D to 3-D convolutions only");
-  }
-  const Node& node = context.node;
+// What a FusedConv node fuses (activation, layouts; `sum` from its inputs).
+StatusOr<ConvFusion> ReadFusion(const Node& node) {
   ConvFusion fusion;
   fusion.sum = node.inputs.size() > 3 && node.inputs[3] != kNoValue;
   ASSIGN_OR_RETURN(std::string act, node.GetString("activation", ""));
@@ -149,12 +121,42 @@ StatusOr<std::unique_ptr<Kernel>> MakeDnnlFusedConv(const KernelBuildContext& co
   } else {
     return Unimplemented("oneDNN FusedConv: activation " + act);
   }
-  ASSIGN_OR_RETURN(ref::WindowAttrs attrs, ref::ParseWindowAttrs(node, "Conv", true, false));
-  ASSIGN_OR_RETURN(int64_t group, node.GetInt("group", 1));
+  return fusion;
+}
+
+// Conv (`fused` false: no fusion) or nereid.FusedConv on the oneDNN kernel,
+// with the reference kernel of the same op as its fallback.
+StatusOr<std::unique_ptr<Kernel>> MakeKernel(const KernelBuildContext& context, bool fused) {
+  const char* op = fused ? "FusedConv" : "Conv";
+  KernelFactory ref_factory = KernelRegistry::Global().FindReference(fused ? "nereid" : "", op);
+  if (ref_factory == nullptr) return Unimplemented(std::string("oneDNN ") + op + ": no reference kernel");
+  // The reference factory validates arity and attributes with the same
+  // messages; its errors are ours.
+  ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, ref_factory(context));
+  ASSIGN_OR_RETURN(ConvPrecision precision, ReadPrecision(context.node));
+  RETURN_IF_ERROR(CheckInputDtypes(context, precision, op));
+  const Tensor* w = context.constant_inputs.size() > 1 ? context.constant_inputs[1] : nullptr;
+  if (w != nullptr && (w->shape().size() < 3 || w->shape().size() > 5)) {
+    return Unimplemented("oneDNN Conv supports 1-D to 3-D convolutions only");
+  }
+  ConvFusion fusion;
+  if (fused) {
+    ASSIGN_OR_RETURN(fusion, ReadFusion(context.node));
+  }
+  ASSIGN_OR_RETURN(ref::WindowAttrs attrs, ref::ParseWindowAttrs(context.node, "Conv", true, false));
+  ASSIGN_OR_RETURN(int64_t group, context.node.GetInt("group", 1));
   if (group < 1) return InvalidArgument("Conv attribute 'group' must be positive");
   ASSIGN_OR_RETURN(ConvTuning tuning, ParseConvTuning(context.tuning_params));
   return NewDnnlConvKernel(std::move(attrs), group, w != nullptr, context.intra_op_threads,
                            std::move(reference), fusion, precision, std::move(tuning));
+}
+
+StatusOr<std::unique_ptr<Kernel>> MakeDnnlConv(const KernelBuildContext& context) {
+  return MakeKernel(context, false);
+}
+
+StatusOr<std::unique_ptr<Kernel>> MakeDnnlFusedConv(const KernelBuildContext& context) {
+  return MakeKernel(context, true);
 }
 
 NEREID_REGISTER_KERNEL_PRIORITY("", "Conv", MakeDnnlConv, 10);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/kernels/kernel.h"
+#include "engine/passes/graph_util.h"
 
 namespace nereid::engine {
 namespace {
@@ -454,12 +455,10 @@ Tensor DequantizeNhwc(const Tensor& q, float scale) {
   return x;
 }
 
-Attribute FloatAttribute(float f) {
-  Attribute a;
-  a.kind = Attribute::Kind::kFloat;
-  a.f = f;
-  return a;
-}
+using passes::FloatAttr;
+using passes::IntAttr;
+using passes::IntsAttr;
+using passes::StringAttr;
 
 // INT8 chains (passes/chain_int8.h): X and the residual Z arriving quantized
 // (NHWC) and Y leaving quantized, with every activation kind the scales must
@@ -506,13 +505,11 @@ TEST(DnnlConvTest, Int8ChainsAgreeWithFp32) {
           Node node;
           node.domain = "nereid";
           node.op_type = "FusedConv";
-          node.attributes["pads"].kind = Attribute::Kind::kInts;
-          node.attributes["pads"].ints = {1, 1, 1, 1};
-          node.attributes["activation"].kind = Attribute::Kind::kString;
-          node.attributes["activation"].s = act;
+          node.attributes["pads"] = IntsAttr({1, 1, 1, 1});
+          node.attributes["activation"] = StringAttr(act);
           if (std::string(act) == "Clip") {
-            node.attributes["activation_alpha"] = FloatAttribute(0.0f);
-            node.attributes["activation_beta"] = FloatAttribute(1.5f);
+            node.attributes["activation_alpha"] = FloatAttr(0.0f);
+            node.attributes["activation_beta"] = FloatAttr(1.5f);
           }
           const size_t num_inputs = z_kind == 0 ? 3 : 4;
           node.inputs.assign(num_inputs, 0);
@@ -527,20 +524,16 @@ TEST(DnnlConvTest, Int8ChainsAgreeWithFp32) {
           ASSERT_TRUE(want.ok()) << want.status().message();
 
           Node q = node;
-          q.attributes["nereid_precision"].kind = Attribute::Kind::kString;
-          q.attributes["nereid_precision"].s = "int8";
-          q.attributes["nereid_input_scale"] = FloatAttribute(x_scale);
-          q.attributes["nereid_input_unsigned"].kind = Attribute::Kind::kInt;
-          q.attributes["nereid_input_unsigned"].i = 1;
+          q.attributes["nereid_precision"] = StringAttr("int8");
+          q.attributes["nereid_input_scale"] = FloatAttr(x_scale);
+          q.attributes["nereid_input_unsigned"] = IntAttr(1);
           if (y_quantized) {
-            q.attributes["nereid_output_scale"] = FloatAttribute(y_scale);
-            q.attributes["nereid_output_unsigned"].kind = Attribute::Kind::kInt;
-            q.attributes["nereid_output_unsigned"].i = y_unsigned ? 1 : 0;
+            q.attributes["nereid_output_scale"] = FloatAttr(y_scale);
+            q.attributes["nereid_output_unsigned"] = IntAttr(y_unsigned ? 1 : 0);
           }
-          if (z_kind == 2) q.attributes["nereid_sum_scale"] = FloatAttribute(z_scale);
           if (z_kind == 2) {
-            q.attributes["nereid_sum_unsigned"].kind = Attribute::Kind::kInt;
-            q.attributes["nereid_sum_unsigned"].i = z_unsigned ? 1 : 0;
+            q.attributes["nereid_sum_scale"] = FloatAttr(z_scale);
+            q.attributes["nereid_sum_unsigned"] = IntAttr(z_unsigned ? 1 : 0);
           }
           constants[1] = &w;
           KernelBuildContext context{q, 11, {}, {}, constants, 1};
