@@ -5,7 +5,7 @@
 // loaded only by that same build: it uses core's C++ types (Backend,
 // InferenceRequest, Status, the generated ModelConfig) directly and resolves
 // their out-of-line symbols from the executable's dynamic symbol table (see
-// src/server/nereid.dynamic-list). Only the two functions below are looked
+// cmake/plugin_exports.dynamic-list). Only the two functions below are looked
 // up by name; they have C linkage so their names do not depend on mangling.
 //
 // The ABI version guards against a plugin left over from an older build in

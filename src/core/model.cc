@@ -204,7 +204,7 @@ StatusOr<std::shared_ptr<Model>> Model::Create(inference::ModelConfig config, in
       Status warmed;
       std::thread runner([&] {
         warmed = RunWarmup(model->config_, warmup, instances[i].get(), instance_names[i],
-                           validate);
+                           validate, clock);
       });
       runner.join();
       RETURN_IF_ERROR(warmed);

@@ -9,9 +9,9 @@
 #include <mutex>
 #include <random>
 #include <set>
-#include <thread>
 
 #include "common/logging.h"
+#include "core/scheduler/execution.h"
 
 namespace nereid::core {
 namespace {
@@ -180,7 +180,7 @@ StatusOr<std::vector<WarmupSample>> BuildWarmupSamples(const inference::ModelCon
 
 Status RunWarmup(const inference::ModelConfig& config, const std::vector<WarmupSample>& samples,
                  ModelInstance* instance, const std::string& instance_name,
-                 const RequestValidator& validate) {
+                 const RequestValidator& validate, Clock& clock) {
   const std::set<std::string> sequence_tensors = SequenceTensors(config);
   for (const WarmupSample& sample : samples) {
     const std::string who = "model_warmup sample '" + sample.name + "'";
@@ -211,10 +211,9 @@ Status RunWarmup(const inference::ModelConfig& config, const std::vector<WarmupS
         });
         batch.push_back(std::move(request));
       }
-      instance->BeginExecution(nullptr);
-      instance->Execute(batch);
-      // A request Execute left incomplete answers Internal when destroyed.
-      batch.clear();
+      // As the schedulers run batches: a backend exception or a request
+      // left incomplete becomes that request's error.
+      ExecuteBatch(config.name(), instance, batch, clock, nullptr);
       std::lock_guard<std::mutex> lock(*mu);
       if (!failure->ok()) {
         return failure->WithPrefix(who + " failed on instance " + instance_name);

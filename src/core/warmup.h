@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "common/tensor.h"
 #include "core/backend/backend.h"
@@ -57,6 +58,6 @@ using RequestValidator = std::function<Status(InferenceRequest*)>;
 // batch_size requests. The first failure stops and is returned.
 Status RunWarmup(const inference::ModelConfig& config, const std::vector<WarmupSample>& samples,
                  ModelInstance* instance, const std::string& instance_name,
-                 const RequestValidator& validate);
+                 const RequestValidator& validate, Clock& clock);
 
 }  // namespace nereid::core

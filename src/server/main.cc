@@ -223,7 +223,8 @@ void AddCompileFlags(CLI::App* app, tools::CompileCommandOptions* o) {
   app->add_option("model", o->model, "ONNX model file")->required();
   app->add_option("-o,--output", o->output, "Plan file to write")->required()->type_name("FILE");
   app->add_option("--precision", o->precision,
-                  "Precision of convolutions (bf16, int8; best needs the auto-tuner, not built)")
+                  "Precision of convolutions and matrix products with constant weights (bf16, "
+                  "int8; best times each layer in every precision, needs --calibration-data)")
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16", "int8", "best"}));
   app->add_option("--calibration-data", o->calibration_data,
@@ -252,7 +253,8 @@ void AddCompileFlags(CLI::App* app, tools::CompileCommandOptions* o) {
   app->add_option("--threads", o->threads, "Intra-op threads of tuning and the first run")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
-  app->add_flag("--verbose", o->verbose, "Print the passes applied and every node's kernel");
+  app->add_flag("--verbose", o->verbose, "Print the passes applied, every node's kernel, the precision "
+                "chosen per layer and the tuning choices");
 }
 
 // perf_analyzer's flag names where they fit (-m -x -u -i -b -p --concurrency-range
@@ -496,7 +498,7 @@ int Main(int argc, char** argv) {
   tools::RunOptions run_options;
   std::vector<std::string> run_inputs;
   CLI::App* run = app.add_subcommand("run", "Run an ONNX model once or K times on the engine");
-  run->add_option("model", run_options.model, "ONNX model file")->required();
+  run->add_option("model", run_options.model, "ONNX model or compiled plan file")->required();
   run->add_option("--input", run_inputs, "NAME=FILE.npy (repeatable); others get random data");
   run->add_option("--batch", run_options.batch, "Value of a symbolic first dimension")
       ->capture_default_str()

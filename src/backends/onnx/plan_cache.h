@@ -35,7 +35,6 @@ class PlanCache {
   // Creates `directory` when missing; InvalidArgument when it cannot.
   static StatusOr<std::unique_ptr<PlanCache>> Create(const std::string& directory);
 
-  const std::string& directory() const { return directory_; }
 
   // The key of `model_path` compiled with `settings_text` (and the files of
   // `calibration_dir`, empty for none) on this CPU by this engine.

@@ -65,8 +65,6 @@ class WorkerProcess {
   // (Segmentation fault)"), waiting up to `wait` for it to end; "is still
   // running" otherwise.
   std::string ExitDescription(std::chrono::milliseconds wait = std::chrono::milliseconds(1000));
-  pid_t pid() const { return pid_; }
-  const std::string& label() const { return label_; }
 
   // The shared memory region, mapped at its current size.
   char* region() const { return region_; }

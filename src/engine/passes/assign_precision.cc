@@ -11,11 +11,6 @@
 namespace nereid::engine {
 namespace {
 
-bool IsConv(const Node& n) {
-  return (n.domain.empty() && n.op_type == "Conv") ||
-         (n.domain == "nereid" && n.op_type == "FusedConv");
-}
-
 bool IsMatMul(const Node& n) {
   return (n.domain.empty() && (n.op_type == "MatMul" || n.op_type == "Gemm")) ||
          (n.domain == "nereid" && n.op_type == "FusedMatMul");
@@ -79,7 +74,7 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
   std::vector<size_t> chosen;
   for (size_t i = 0; i < graph->nodes.size(); ++i) {
     const Node& n = graph->nodes[i];
-    if (!IsConv(n) && !IsMatMul(n)) continue;
+    if (!passes::IsConvOp(n) && !IsMatMul(n)) continue;
     if (n.FindAttribute(kPrecisionAttr) != nullptr) {  // set by fuse_qdq from the model's Q/DQ
       ++r.reduced;
       r.lines.push_back(DescribeNode(n, i) + ": INT8 (the model's QuantizeLinear/DequantizeLinear)");
@@ -100,7 +95,7 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
       const Node& n = graph->nodes[i];
       values.push_back(n.inputs[0]);
       // A FusedConv's residual Z: its range lets INT8 chains keep it quantized.
-      if (IsConv(n) && n.inputs.size() > 3 && n.inputs[3] != kNoValue) {
+      if (passes::IsConvOp(n) && n.inputs.size() > 3 && n.inputs[3] != kNoValue) {
         values.push_back(n.inputs[3]);
       }
       // Best times the node: every computed input's shape is needed.
@@ -138,7 +133,7 @@ Status AssignPrecision(Graph* graph, const CompileOptions& options, PrecisionRep
     n.attributes[kPrecisionAttr] = passes::StringAttr("int8");
     const auto [threshold, is_unsigned] = quantization(n.inputs[0], kInputScaleAttr,
                                                         kInputUnsignedAttr);
-    if (IsConv(n) && n.inputs.size() > 3 && n.inputs[3] != kNoValue) {
+    if (passes::IsConvOp(n) && n.inputs.size() > 3 && n.inputs[3] != kNoValue) {
       quantization(n.inputs[3], kSumScaleAttr, kSumUnsignedAttr);
     }
     char line[160];

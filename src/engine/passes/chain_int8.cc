@@ -11,9 +11,7 @@ namespace nereid::engine {
 namespace {
 
 bool IsInt8Conv(const Graph& g, const Node& n) {
-  const bool conv = (n.domain.empty() && n.op_type == "Conv") ||
-                    (n.domain == "nereid" && n.op_type == "FusedConv");
-  if (!conv || n.inputs.size() < 2) return false;
+  if (!passes::IsConvOp(n) || n.inputs.size() < 2) return false;
   const Attribute* p = n.FindAttribute(kPrecisionAttr);
   if (p == nullptr || p->kind != Attribute::Kind::kString || p->s != "int8") return false;
   const Tensor* w = passes::FindConstant(g, n.inputs[1]);

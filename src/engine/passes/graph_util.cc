@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "engine/ir/fused_ops.h"
+
 namespace nereid::engine::passes {
 
 std::vector<std::vector<Use>> ComputeUses(const Graph& graph) {
@@ -74,6 +76,11 @@ std::optional<float> ScalarConstant(const Graph& graph, int value) {
     return std::nullopt;
   }
   return t->data_as<float>()[0];
+}
+
+bool IsConvOp(const Node& node) {
+  return (node.domain.empty() && node.op_type == "Conv") ||
+         (node.domain == kNereidDomain && node.op_type == kFusedConvOp);
 }
 
 Attribute IntAttr(int64_t v) {

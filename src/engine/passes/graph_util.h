@@ -27,6 +27,9 @@ std::vector<int> ComputeProducers(const Graph& graph);
 
 bool IsGraphOutput(const Graph& graph, int value);
 
+// Conv or nereid.FusedConv.
+bool IsConvOp(const Node& node);
+
 // The initializer behind `value`, or null when it is not a constant.
 const Tensor* FindConstant(const Graph& graph, int value);
 

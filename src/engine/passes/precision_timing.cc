@@ -13,11 +13,6 @@ namespace {
 
 constexpr int kRuns = 5;
 
-bool IsConv(const Node& n) {
-  return (n.domain.empty() && n.op_type == "Conv") ||
-         (n.domain == "nereid" && n.op_type == "FusedConv");
-}
-
 Tensor RandomTensor(DataType dtype, const Shape& shape, std::mt19937* rng) {
   Tensor t = Tensor::AllocateDense(dtype, shape);
   uint8_t* p = reinterpret_cast<uint8_t*>(t.mutable_data());
@@ -114,7 +109,7 @@ StatusOr<std::vector<PrecisionTiming>> TimePrecisions(
     Node timed = node;
     const Tensor* w = inputs.size() > 1 ? inputs[1] : nullptr;
     // "int8-unchained": FP32 in and out, as INT8 runs without a chain.
-    if (label == "int8" && IsConv(node) && w != nullptr && w->shape().size() == 4 &&
+    if (label == "int8" && passes::IsConvOp(node) && w != nullptr && w->shape().size() == 4 &&
         inputs[0] != nullptr) {
       // The chained form: u8/s8 NHWC X (and Z), quantized output.
       const Shape& xs = inputs[0]->shape();

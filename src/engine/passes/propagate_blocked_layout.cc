@@ -55,11 +55,6 @@ Node LayoutNode(const std::string& value, int in, int out, int64_t block,
   return node;
 }
 
-bool IsConv(const Node& node) {
-  return (node.domain.empty() && node.op_type == "Conv") ||
-         (node.domain == kNereidDomain && node.op_type == kFusedConvOp);
-}
-
 // Static 4-D fp32 shape with known channels (dim 0 may be symbolic).
 bool IsBlockableActivation(const Value& v) {
   if (v.dtype != DataType::kFp32 || !v.shape || v.shape->size() != 4) return false;
@@ -157,7 +152,7 @@ StatusOr<int> PropagateBlockedLayout(Graph* graph, const PassContext& context) {
     const Node& node = graph->nodes[n];
     reads_blocked[n].assign(node.inputs.size(), false);
     auto is_blocked = [&](int v) { return v != kNoValue && blocked[v]; };
-    if (IsConv(node) && ConvCanBlock(*graph, node, block)) {
+    if (passes::IsConvOp(node) && ConvCanBlock(*graph, node, block)) {
       kind[n] = Kind::kConv;
       reads_blocked[n][0] = is_blocked(node.inputs[0]);
       if (node.inputs.size() > 3 && node.inputs[3] != kNoValue) reads_blocked[n][3] = true;

@@ -102,6 +102,17 @@ class ShapeCache {
 // every Run with the kernel's intra_op_threads; values < 1 count as 1).
 void SetThreads(int threads);
 
+// True for oneDNN's reference implementations ("ref...", "ref_int8:any"):
+// what oneDNN answers for problems its JIT kernels lack, 100-300x slower.
+// Kernels refuse them and try another layout, or fall back.
+inline bool IsReferenceImplName(std::string_view impl_info) {
+  return impl_info.rfind("ref", 0) == 0;
+}
+template <typename PrimitiveDesc>
+bool IsReferenceImpl(const PrimitiveDesc& pd) {
+  return IsReferenceImplName(pd.impl_info_str());
+}
+
 // Auto-tuning (engine/kernels/tuning.h): the primitive descriptor of
 // `op_desc` at the oneDNN implementation named `impl` (impl_info_str(), e.g.
 // "jit:avx512_core"), or at oneDNN's first choice when `impl` is "" or not
@@ -126,7 +137,7 @@ PrimitiveDesc MakePrimitiveDesc(const OpDesc& op_desc, const dnnl::primitive_att
     PrimitiveDesc all(op_desc, attr, CpuEngine());
     do {
       std::string name = all.impl_info_str();
-      if (name.rfind("ref", 0) != 0) impls->push_back(std::move(name));
+      if (!IsReferenceImplName(name)) impls->push_back(std::move(name));
     } while (all.next_impl());
   }
   return pd;

@@ -36,8 +36,8 @@
 // for malformed inputs.
 //
 // Thread safety: Run is const and may run concurrently. The shape-keyed cache
-// of {primitive, packed weights} is guarded by a mutex held only for lookup
-// and creation; primitives execute outside it with per-call memory objects
+// of {primitive, packed weights} (ShapeCache) locks only for lookup and
+// insertion; primitives execute outside it with per-call memory objects
 // and a per-call user scratchpad.
 #include <algorithm>
 #include <cmath>
@@ -101,6 +101,7 @@ struct ConvEntry {
   // bias is added, so the bias is given in accumulator units: b / (input
   // scale x weight scale), per output channel.
   std::vector<float> bias_rescale;
+  std::vector<float> scaled_constant_bias;  // b x bias_rescale when the bias is constant
   std::optional<memory> packed_w;  // constant weights in prim_w_md
   Shape out_shape;  // of the output tensor (blocked: the 5-D physical shape)
 };
@@ -120,12 +121,6 @@ memory::format_tag BlockedTag(int64_t block) {
   return block == 16 ? memory::format_tag::nChw16c : memory::format_tag::nChw8c;
 }
 
-// oneDNN answers layout mixes its JIT kernels lack (blocked src, plain dst)
-// with its reference implementation, ~300x slower than the reorders around a
-// JIT kernel: callers refuse it and try the next layout.
-bool IsReferenceImpl(const dnnl::convolution_forward::primitive_desc& pd) {
-  return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
-}
 
 // What CreateEntry would build, without building it (TuningCandidates).
 struct ConvProbe {
@@ -146,7 +141,8 @@ Shape NhwcShape(const Shape& nchw) { return {nchw[0], nchw[2], nchw[3], nchw[1]}
 
 class DnnlConvKernel final : public Kernel {
  public:
-  DnnlConvKernel(ref::WindowAttrs attrs, int64_t group, bool constant_w, int threads,
+  DnnlConvKernel(ref::WindowAttrs attrs, int64_t group, bool constant_w, bool constant_b,
+                 int threads,
                  std::unique_ptr<Kernel> reference, ConvFusion fusion, ConvPrecision precision,
                  ConvTuning tuning)
       : attrs_(std::move(attrs)),
@@ -155,6 +151,7 @@ class DnnlConvKernel final : public Kernel {
         tuning_(std::move(tuning)),
         group_(group),
         constant_w_(constant_w),
+        constant_b_(constant_b),
         threads_(threads),
         reference_(std::move(reference)) {}
 
@@ -232,7 +229,10 @@ class DnnlConvKernel final : public Kernel {
                                               {DNNL_ARG_DST, dst},
                                               {DNNL_ARG_SCRATCHPAD, scratch}};
       std::vector<float> scaled_bias;
-      if (b != nullptr && !entry->bias_rescale.empty()) {
+      if (b != nullptr && !entry->scaled_constant_bias.empty()) {
+        args.emplace(DNNL_ARG_BIAS, memory(entry->bias_md, eng,
+                                           const_cast<float*>(entry->scaled_constant_bias.data())));
+      } else if (b != nullptr && !entry->bias_rescale.empty()) {
         const float* bd = b->data_as<float>();
         for (size_t i = 0; i < entry->bias_rescale.size(); ++i) {
           scaled_bias.push_back(bd[i] * entry->bias_rescale[i]);
@@ -420,17 +420,10 @@ class DnnlConvKernel final : public Kernel {
     key.push_back(b != nullptr ? 1 : 0);
     key.push_back(static_cast<int64_t>(x.dtype()));
     key.push_back(z != nullptr ? static_cast<int64_t>(z->dtype()) : -1);
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = cache_.find(key);
-    if (it != cache_.end()) return std::shared_ptr<const ConvEntry>(it->second);
+    if (auto found = cache_.Find(key)) return found;
+    // Created outside the cache's lock: a new shape does not stall the others.
     ASSIGN_OR_RETURN(std::shared_ptr<ConvEntry> entry, CreateEntry(x, w, b, z, tuning_));
-    if (cache_.size() >= kMaxCachedShapes) {
-      cache_.erase(order_.front());
-      order_.pop_front();
-    }
-    cache_.emplace(key, entry);
-    order_.push_back(std::move(key));
-    return std::shared_ptr<const ConvEntry>(std::move(entry));
+    return cache_.Insert(key, std::move(entry));
   }
 
   // With `probe`, only says what it would build (x and w data unread).
@@ -663,6 +656,12 @@ class DnnlConvKernel final : public Kernel {
         if (b != nullptr) entry->bias_rescale.push_back(1.0f / accumulator_scale);
       }
       attr.set_output_scales(1 << 1, out_scales);
+      if (b != nullptr && constant_b_) {
+        const float* bd = b->data_as<float>();
+        for (size_t i = 0; i < entry->bias_rescale.size(); ++i) {
+          entry->scaled_constant_bias.push_back(bd[i] * entry->bias_rescale[i]);
+        }
+      }
     }
     memory::desc q_src = x_quantized
                              ? entry->src_md
@@ -782,21 +781,21 @@ class DnnlConvKernel final : public Kernel {
   const ConvTuning tuning_;
   const int64_t group_;
   const bool constant_w_;
+  const bool constant_b_;  // the bias is an initializer: INT8 rescales it once
   const int threads_;
   const std::unique_ptr<Kernel> reference_;
 
-  mutable std::mutex mu_;
-  mutable std::map<std::vector<int64_t>, std::shared_ptr<ConvEntry>> cache_;  // GUARDED_BY(mu_)
-  mutable std::deque<std::vector<int64_t>> order_;  // insertion order, GUARDED_BY(mu_)
+  ShapeCache<ConvEntry> cache_{kMaxCachedShapes};
 };
 
 }  // namespace
 
 std::unique_ptr<Kernel> NewDnnlConvKernel(ref::WindowAttrs attrs, int64_t group, bool constant_w,
-                                          int threads, std::unique_ptr<Kernel> reference,
+                                          bool constant_b, int threads,
+                                          std::unique_ptr<Kernel> reference,
                                           ConvFusion fusion, ConvPrecision precision,
                                           ConvTuning tuning) {
-  return std::make_unique<DnnlConvKernel>(std::move(attrs), group, constant_w, threads,
+  return std::make_unique<DnnlConvKernel>(std::move(attrs), group, constant_w, constant_b, threads,
                                           std::move(reference), fusion, precision,
                                           std::move(tuning));
 }

@@ -61,7 +61,8 @@ std::string ConvTuningToString(const ConvTuning& tuning);
 
 // Conv / nereid.FusedConv on oneDNN; `reference` runs what it does not cover.
 std::unique_ptr<Kernel> NewDnnlConvKernel(ref::WindowAttrs attrs, int64_t group, bool constant_w,
-                                          int threads, std::unique_ptr<Kernel> reference,
+                                          bool constant_b, int threads,
+                                          std::unique_ptr<Kernel> reference,
                                           ConvFusion fusion, ConvPrecision precision,
                                           ConvTuning tuning = {});
 

@@ -147,7 +147,10 @@ StatusOr<std::unique_ptr<Kernel>> MakeKernel(const KernelBuildContext& context, 
   ASSIGN_OR_RETURN(int64_t group, context.node.GetInt("group", 1));
   if (group < 1) return InvalidArgument("Conv attribute 'group' must be positive");
   ASSIGN_OR_RETURN(ConvTuning tuning, ParseConvTuning(context.tuning_params));
-  return NewDnnlConvKernel(std::move(attrs), group, w != nullptr, context.intra_op_threads,
+  const bool constant_b =
+      context.constant_inputs.size() > 2 && context.constant_inputs[2] != nullptr;
+  return NewDnnlConvKernel(std::move(attrs), group, w != nullptr, constant_b,
+                           context.intra_op_threads,
                            std::move(reference), fusion, precision, std::move(tuning));
 }
 

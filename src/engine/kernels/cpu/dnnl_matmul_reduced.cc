@@ -18,8 +18,6 @@ namespace {
 
 constexpr size_t kMaxPackedLayouts = 4;
 
-bool IsReference(const char* impl) { return std::string(impl).rfind("ref", 0) == 0; }
-
 }  // namespace
 
 StatusOr<MatMulPrecision> ReadMatMulPrecision(const Node& node) {
@@ -159,7 +157,7 @@ std::shared_ptr<const ReducedMatMul::Entry> ReducedMatMul::Create(int64_t rows, 
     if (err.status == dnnl_unimplemented || err.status == dnnl_invalid_arguments) return e;
     throw;
   }
-  if (IsReference(pd.impl_info_str())) return e;  // ~100x slower than FP32: not worth it
+  if (IsReferenceImpl(pd)) return e;  // ~100x slower than FP32: not worth it
   dnnl::primitive_attr a_attr;
   if (int8) a_attr.set_output_scales(0, {1.0f / precision_.input_scale});
   try {

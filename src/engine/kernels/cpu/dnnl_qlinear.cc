@@ -182,12 +182,6 @@ std::optional<S8Weights> ToS8(const Tensor& w, const std::vector<int32_t>& zp, i
   return out;
 }
 
-// oneDNN's "ref" implementations are far slower than its JIT kernels and
-// than what the reference kernel's plain loops would justify: refuse them.
-template <typename PrimitiveDesc>
-bool IsReferenceImpl(const PrimitiveDesc& pd) {
-  return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
-}
 
 // Appends a float's bits to a cache key.
 void AppendScales(std::vector<int64_t>* key, const std::vector<float>& scales) {
